@@ -1,0 +1,52 @@
+#!/usr/bin/env python
+"""Run notebooks top to bottom and save them *with* their outputs (the docs site shows only committed outputs).
+
+    python tools/execute_nbs.py nbs/10_l1_loss.ipynb [more.ipynb ...]    # or no argument: every notebook
+
+Cells are run the way nbdev's tests run them (`#| eval: false` and `nbdev_export()` cells are skipped) in one
+in-process IPython shell per notebook; the first error stops and prints the failing cell. Run `nbdev_clean`
+afterwards, then commit the notebook with the exported module.
+"""
+import sys
+from pathlib import Path
+
+from execnb.nbio import read_nb, write_nb
+from execnb.shell import CaptureShell
+from nbdev.process import NBProcessor
+from nbdev.frontmatter import FrontmatterProc
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def skip(cell) -> bool:
+    "Cells that nbdev's test runner does not execute either."
+    if cell.cell_type != 'code': return True
+    if 'nbdev_export' + '(' in cell.source: return True
+    direc = getattr(cell, 'directives_', {}) or {}
+    return direc.get('eval:', [''])[0].lower() == 'false'
+
+
+def execute(path: Path) -> None:
+    nb = NBProcessor(path, procs=FrontmatterProc, process=True).nb   # parses the #| directives
+    shell = CaptureShell(path, mpl_format='retina')
+    shell._fname = path
+    shell.set_path(path.parent.resolve())
+    for cell in nb.cells:
+        if cell.cell_type == 'code':
+            cell.outputs, cell.execution_count = [], None
+        if not skip(cell):
+            shell.cell(cell)
+            if shell.exc:
+                sys.stderr.write(shell.prettytb(fname=path) + '\n')
+                raise SystemExit(f'{path}: stopped at the failing cell above; nothing written')
+    raw = read_nb(path)                       # write outputs into the untouched source (directives kept verbatim)
+    for c, done in zip(raw.cells, nb.cells):
+        if c.cell_type == 'code':
+            c.outputs, c.execution_count = done.get('outputs', []), done.get('execution_count')
+    write_nb(raw, path)
+    print(f'executed {path}')
+
+
+if __name__ == '__main__':
+    paths = [Path(p) for p in sys.argv[1:]] or sorted((ROOT / 'nbs').glob('*.ipynb'))
+    for p in paths: execute(p)
