@@ -49,4 +49,8 @@ def execute(path: Path) -> None:
 
 if __name__ == '__main__':
     paths = [Path(p) for p in sys.argv[1:]] or sorted((ROOT / 'nbs').glob('*.ipynb'))
-    for p in paths: execute(p)
+    import lossbook.core                       # a loss notebook re-registers its own loss: give each notebook the package's
+    saved = dict(lossbook.core.REGISTRY)
+    for p in paths:
+        execute(p)
+        lossbook.core.REGISTRY.clear(); lossbook.core.REGISTRY.update(saved)
