@@ -79,3 +79,39 @@ def test_bad_inputs_raise(name):
     for label, args, kwargs in REGISTRY[name].invalid():
         msgs = check_raises(name, args, kwargs)
         assert name in msgs['lossbook.numpy'] or 'reduction' in msgs['lossbook.numpy'], (label, msgs)
+
+
+@st.composite
+def shape_pairs(draw):
+    "Two shapes: often broadcastable (dims set to 1 or dropped), sometimes not."
+    shape = draw(st.lists(st.integers(1, 4), min_size=1, max_size=4))
+    other = [draw(st.sampled_from([s, 1, s, draw(st.integers(1, 4))])) for s in shape]
+    other = other[draw(st.integers(0, len(other))):]
+    return (tuple(shape), tuple(other)) if draw(st.booleans()) else (tuple(other), tuple(shape))
+
+
+@given(st.sampled_from(POINTWISE), shape_pairs(), st.integers(0, 2**32 - 1))
+def test_broadcasting(name, shapes, seed):
+    "Shapes that broadcast give torch's warning and values/gradients (summed over broadcast copies); others raise as torch."
+    info = REGISTRY[name]
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1])
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        msgs = check_raises(name, (x, y))
+        assert str(shapes[0]) in msgs['lossbook.numpy'] and str(shapes[1]) in msgs['lossbook.numpy']
+        return
+    grid = {k: v for k, v in info.grid.items() if k != 'weight'}      # weight must have the input's shape
+    check_parity(name, (x, y), grid=grid, seed=seed, quiet=True)
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_grad_output_shape_is_checked(name):
+    "A grad_output that does not have the output's shape is refused, naming both shapes."
+    info = REGISTRY[name]
+    (x, y), kw = info.sample(np.random.default_rng(0), (3, 2), 1.0)
+    with pytest.raises(ValueError, match=r"grad_output must have the output's shape \(\), got \(3, 2\)"):
+        info.numpy_grad(x, y, **kw, grad_output=np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"shape \(3, 2\), got \(\)"):
+        info.numpy_grad(x, y, **kw, reduction='none', grad_output=np.ones(()))

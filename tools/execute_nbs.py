@@ -3,7 +3,8 @@
 
     python tools/execute_nbs.py nbs/10_l1_loss.ipynb [more.ipynb ...]    # or no argument: every notebook
 
-Cells are run the way nbdev's tests run them (`#| eval: false` and `nbdev_export()` cells are skipped) in one
+Cells are run the way the tests run them (`#| eval: false`, `nbdev_export()` and `#| cuda` cells without a GPU are
+skipped) in one
 in-process IPython shell per notebook; the first error stops and prints the failing cell. Run `nbdev_clean`
 afterwards, then commit the notebook with the exported module.
 """
@@ -18,12 +19,20 @@ from nbdev.frontmatter import FrontmatterProc
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def skip(cell) -> bool:
-    "Cells that nbdev's test runner does not execute either."
-    if cell.cell_type != 'code': return True
-    if 'nbdev_export' + '(' in cell.source: return True
+def skip_flags() -> set:
+    "settings.ini's tst_flags that are skipped here: `slow` cells always run, `cuda` cells where a GPU is."
+    import torch
+    from nbdev.config import get_config
+    flags = set(get_config(path=ROOT).get('tst_flags', '').split('|')) - {''}
+    return flags - ({'slow'} | ({'cuda'} if torch.cuda.is_available() else set()))
+
+
+def skip_cell(cell, flags: set) -> bool:
+    "The cells nbdev's test runner skips: non-code, `nbdev_export()` calls, `#| eval: false`, and cells flagged with `flags`."
+    if cell.cell_type != 'code' or 'nbdev_export' + '(' in cell.source: return True
     direc = getattr(cell, 'directives_', {}) or {}
-    return direc.get('eval:', [''])[0].lower() == 'false'
+    if direc.get('eval:', [''])[0].lower() == 'false': return True
+    return bool(flags & direc.keys())
 
 
 def execute(path: Path) -> None:
@@ -31,10 +40,11 @@ def execute(path: Path) -> None:
     shell = CaptureShell(path, mpl_format='retina')
     shell._fname = path
     shell.set_path(path.parent.resolve())
+    flags = skip_flags()
     for cell in nb.cells:
         if cell.cell_type == 'code':
             cell.outputs, cell.execution_count = [], None
-        if not skip(cell):
+        if not skip_cell(cell, flags):
             shell.cell(cell)
             if shell.exc:
                 sys.stderr.write(shell.prettytb(fname=path) + '\n')
