@@ -94,3 +94,16 @@ def test_criterion_is_a_module_and_dispatches():
     assert crit(x, y).shape == (2,)
     with pytest.raises(TypeError, match='not a mix'):
         crit(x, torch.from_numpy(y))
+
+
+def test_every_loss_notebook_is_registered():
+    "A loss notebook whose module lossbook/__init__ does not import would be missed by every registry-driven test."
+    notebooks = sorted(p.name for p in (ROOT / 'nbs').glob('*.ipynb') if re.match(r'[1-4]\d_', p.name))
+    assert notebooks == sorted(i.notebook for i in INFOS)
+
+
+def test_tensor_options_are_buffers():
+    class _Probe(lossbook.core.Criterion):
+        functional = 'l1_loss'
+    crit = _Probe(reduction='mean', weight=torch.ones(3))
+    assert 'weight' in dict(crit.named_buffers()) and crit.options['weight'] is crit.weight

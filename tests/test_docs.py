@@ -55,9 +55,14 @@ def test_processed_pages_keep_their_plots(processed):
 
 
 def test_processed_pages_document_the_exports(processed):
-    "nbdev adds a show_doc cell for each exported function: the API reaches the site."
-    text = (processed / '_proc' / '10_l1_loss.ipynb').read_text()
-    assert 'show_doc' in text or 'l1_loss_grad' in text
+    "nbdev renders a show_doc for each exported implementation and the criterion: the API reaches each loss page."
+    from lossbook.core import losses
+    for info in losses():
+        nb = json.loads((processed / '_proc' / info.notebook).read_text())
+        rendered = ''.join(''.join(o.get('data', {}).get('text/markdown', []))
+                           for c in nb['cells'] if 'show_doc' in ''.join(c['source']) for o in c.get('outputs', []))
+        for obj in (info.numpy, info.numpy_grad, info.torch, info.criterion):
+            assert f'### {obj.__name__}' in rendered, f'{info.notebook}: no rendered show_doc for {obj.__name__}'
 
 
 def test_sidebar_lists_every_notebook(processed):
