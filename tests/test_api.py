@@ -2,6 +2,8 @@
 import ast
 import inspect
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +15,15 @@ import lossbook
 import lossbook.numpy
 import lossbook.torch
 from lossbook.core import losses
+from lossbook.testing import spec
 
 ROOT = Path(__file__).resolve().parent.parent
 INFOS = losses()
 IDS = [i.name for i in INFOS]
-DEPRECATED = {'size_average', 'reduce'}
 
 
 def _params(fn):
-    return [(p.name, p.default) for p in inspect.signature(fn).parameters.values() if p.name not in DEPRECATED]
+    return [(p.name, p.default, p.kind) for p in inspect.signature(fn).parameters.values()]
 
 
 @pytest.mark.parametrize('info', INFOS, ids=IDS)
@@ -37,13 +39,14 @@ def test_namespaces(info):
 
 @pytest.mark.parametrize('info', INFOS, ids=IDS)
 def test_signatures_match_torch(info):
-    "Same argument names, order and defaults as torch.nn.functional, without size_average / reduce."
+    "Same argument names, order, kinds and defaults as torch.nn.functional — the legacy size_average / reduce included."
     want = _params(getattr(F, info.name))
     assert _params(info.numpy) == want
     assert _params(info.torch) == want
-    assert _params(info.numpy_grad) == want + [('grad_output', None)]
-    ctor = [(n, d) for n, d in _params(info.torch_criterion.__init__) if n != 'self']
-    assert [(n, d) for n, d in _params(info.criterion.__init__) if n != 'self'] == ctor
+    grad = _params(info.numpy_grad)
+    assert grad[:-1] == want and grad[-1][:2] == ('grad_output', None)
+    ctor = [(n, d) for n, d, k in _params(info.torch_criterion.__init__) if n != 'self']
+    assert [(n, d) for n, d, k in _params(info.criterion.__init__) if n != 'self'] == ctor
 
 
 @pytest.mark.parametrize('info', INFOS, ids=IDS)
@@ -54,7 +57,7 @@ def test_docstrings(info):
 
 @pytest.mark.parametrize('info', INFOS, ids=IDS)
 def test_device_and_dtype_kept(info):
-    (x, y), kw = info.sample(np.random.default_rng(0), (3, 4), 1.0)
+    (x, y), kw = spec(info.name).sample(np.random.default_rng(0), (3, 4), 1.0, {})
     for dt in (torch.float32, torch.float64):
         out = info.torch(torch.from_numpy(x).to(dt), torch.from_numpy(y).to(dt), **kw)
         assert out.dtype == dt and out.device == torch.device('cpu')
@@ -100,6 +103,56 @@ def test_every_loss_notebook_is_registered():
     "A loss notebook whose module lossbook/__init__ does not import would be missed by every registry-driven test."
     notebooks = sorted(p.name for p in (ROOT / 'nbs').glob('*.ipynb') if re.match(r'[1-4]\d_', p.name))
     assert notebooks == sorted(i.notebook for i in INFOS)
+
+
+@pytest.mark.parametrize('info', INFOS, ids=IDS)
+def test_every_loss_has_a_spec_and_roles(info):
+    sp = spec(info.name)
+    assert sp.grid and 'reduction' in sp.grid and set(sp.grid['reduction']) <= set(info.reductions)
+    assert sp.invalid(), info.name
+    params = inspect.signature(info.torch_functional).parameters
+    assert set(info.args) <= set(params), set(info.args) - set(params)
+    assert info.grad_args and all(info.role(a) == 'input' for a in info.grad_args)
+
+
+def test_import_carries_no_test_fixtures():
+    "`import lossbook` loads neither the harness, the specs nor hypothesis; the package has a docstring."
+    code = ('import sys, lossbook; bad = sorted(m for m in sys.modules if m.startswith(("lossbook.testing", "lossbook.specs", '
+            '"hypothesis", "fastcore"))); assert not bad, bad; assert lossbook.__doc__')
+    subprocess.run([sys.executable, '-c', code], check=True)
+
+
+def test_criterion_keywords_legacy_and_namespaces():
+    x, y = np.array([1., 3.]), np.zeros(2)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    assert float(lossbook.MSELoss()(input=x, target=y)) == float(torch.nn.MSELoss()(input=tx, target=ty))
+    assert float(lossbook.MSELoss()(x, target=y)) == 5.0
+    with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated"):
+        crit = lossbook.MSELoss('sum')                 # 'sum' is size_average: torch maps it to 'mean'
+    assert crit.reduction == 'mean' and float(crit(x, y)) == 5.0
+    with pytest.raises(TypeError, match="unexpected or repeated argument 'inputs'"):
+        lossbook.MSELoss()(inputs=x, target=y)
+    with pytest.raises(TypeError, match="missing 'target'"):
+        lossbook.MSELoss()(x)
+    # an array option follows the namespace of the first array argument
+    w = np.array([1., 3.])
+    class _W(lossbook.core.Criterion):
+        functional = 'l1_loss'
+    assert float(_W(reduction='mean', weight=torch.tensor(w))(x, y)) == float(F.l1_loss(tx, ty, weight=torch.tensor(w)))
+    assert float(_W(reduction='mean', weight=w)(tx, ty)) == float(F.l1_loss(tx, ty, weight=torch.tensor(w)))
+
+
+@pytest.mark.parametrize('info', INFOS, ids=IDS)
+def test_criterion_scripts_and_compiles(info):
+    "torch.jit.script(criterion) runs (its dispatch is jit-ignored); torch.compile(fullgraph=True) traces it without a graph break."
+    (x, y), kw = spec(info.name).sample(np.random.default_rng(0), (4, 3), 1.0, {})
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    crit = info.criterion()
+    ref = info.torch_criterion()(tx, ty)
+    torch.testing.assert_close(torch.jit.script(crit)(tx, ty), ref)
+    torch._dynamo.reset()
+    torch.testing.assert_close(torch.compile(crit, fullgraph=True, backend='eager')(tx, ty), ref)
+    torch.testing.assert_close(torch.compile(info.torch, fullgraph=True, backend='eager')(tx, ty), F.__dict__[info.name](tx, ty))
 
 
 def test_tensor_options_are_buffers():

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from lossbook.core import check_parity, losses, sample_pointwise
+from lossbook.core import losses
+from lossbook.testing import check_parity, sample_pointwise, spec
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
 INFOS = losses()
@@ -16,11 +17,11 @@ INFOS = losses()
 @pytest.mark.parametrize('dtype', [np.float64, np.float32])
 @pytest.mark.parametrize('shape,scale', [((7,), 1.0), ((3, 4, 5), 1e3), ((), 1e-3), ((0, 2), 1.0), ((64, 257), 1.0)])
 def test_cuda_parity(info, dtype, shape, scale):
-    args, kwargs = info.sample(np.random.default_rng(0), shape, scale)
+    args, kwargs = spec(info.name).sample(np.random.default_rng(0), shape, scale, {})
     check_parity(info, args, kwargs, dtype=dtype, device='cuda', quiet=True)
 
 
-@pytest.mark.parametrize('info', [i for i in INFOS if i.sample is sample_pointwise], ids=lambda i: i.name)
+@pytest.mark.parametrize('info', [i for i in INFOS if spec(i.name).extremes], ids=lambda i: i.name)
 @pytest.mark.parametrize('dtype', [np.float64, np.float32])
 def test_cuda_extremes(info, dtype):
     fi = np.finfo(dtype)
