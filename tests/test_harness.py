@@ -292,7 +292,7 @@ def test_plot_helpers_take_any_shape():
     np.testing.assert_allclose(y, np.log1p(np.exp(-m)))           # softplus(−m)
     np.testing.assert_allclose(dy, -1 / (1 + np.exp(m)))           # σ(m) − 1
     y1, d2 = loss_curve('standin_margin_ranking_loss', m, make_args=lambda m: (m, np.zeros_like(m), np.ones_like(m)), wrt='input2')
-    np.testing.assert_allclose(d2, (m < 0).astype(float))          # ∂/∂input2 of max(0, −(x1 − x2))
+    np.testing.assert_allclose(d2, (m <= 0).astype(float))         # ∂/∂input2 of max(0, −(x1 − x2)): torch's clamp passes 1 at 0
     fig = plot_loss(m, {'ce': (y, dy)}, xlabel='logit margin')
     assert fig.axes[0].get_xlabel() == 'logit margin'
     import matplotlib.pyplot as plt; plt.close(fig)
