@@ -35,3 +35,13 @@ def test_notebook(nb, monkeypatch):
     finally:
         lossbook.core.REGISTRY.clear(); lossbook.core.REGISTRY.update(saved)
         import matplotlib.pyplot as plt; plt.close('all')
+
+
+LOSS_NBS = [p for p in NOTEBOOKS if p.name[:1] in '1234' and p.name[1:2].isdigit()]
+
+
+@pytest.mark.parametrize('nb', LOSS_NBS, ids=[p.name for p in LOSS_NBS])
+def test_sections_set_up_what_they_use(nb):
+    "No cell reads a loop variable or an rng that another section left behind (the worked examples excepted)."
+    from check_sections import cross_section_reads
+    assert not cross_section_reads(nb), cross_section_reads(nb)
