@@ -14,7 +14,8 @@ For each loss (default options, inputs from its test spec's sampler) and size, i
   np fwd      lossbook.numpy.<f> against F.<f>'s forward (no grad)             goal ≤ 2×
   np fwd+grad lossbook.numpy.<f> + <f>_grad against native forward + backward
   np mem      peak extra memory of the NumPy forward + gradient (tracemalloc), in multiples of the input's size   goal ≤ 4×
-  saved       bytes autograd saves for backward, lossbook.torch / native (saved_tensors_hooks)
+  held        memory the autograd graph keeps for backward beyond the inputs, lossbook.torch and native, in multiples
+              of the input's size (saved_tensors_hooks)
 
 Times are medians of `--repeat` runs, the implementations interleaved and their order reversed every other run, so
 that drift and caches hit every column alike. Ratios are what compare between machines; the absolute times depend on
@@ -59,11 +60,14 @@ def _timed(fns: dict, repeat: int) -> dict:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def _saved_bytes(fn) -> int:
-    "Bytes of the tensors autograd saves for backward in one call of `fn` (each storage counted once)."
+def _held_bytes(fn, inputs) -> int:
+    "Bytes the autograd graph of one call of `fn` keeps alive for backward beyond the inputs (each storage counted once)."
+    own = {t.untyped_storage().data_ptr() for t in inputs if torch.is_tensor(t)}
     seen = {}
     def pack(t):
-        try: seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        try:
+            ptr = t.untyped_storage().data_ptr()
+            if ptr not in own: seen[ptr] = t.untyped_storage().nbytes()
         except Exception: pass
         return t
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
@@ -115,9 +119,9 @@ def bench(info, n: int, dtype, repeat: int, compile_: bool = True) -> dict:
     res['np_fwd_grad'] = t['np_fwd_grad'] / t['native']
     in_bytes = sum(a.nbytes for a in args if isinstance(a, np.ndarray))
     res['np_mem'] = _np_peak(lambda: (info.numpy(*args, **kw), info.numpy_grad(*args, **kw))) / in_bytes
-    native_saved = _saved_bytes(lambda: info.torch_functional(*tensors(), **kw))
-    res['saved'] = _saved_bytes(lambda: info.torch(*tensors(), **kw)) / max(native_saved, 1)
-    res['saved_native_x'] = native_saved / in_bytes
+    t1, t2 = tensors(), tensors()
+    res['held'] = _held_bytes(lambda: info.torch(*t1, **kw), t1) / in_bytes
+    res['held_native'] = _held_bytes(lambda: info.torch_functional(*t2, **kw), t2) / in_bytes
     return res
 
 
@@ -132,11 +136,11 @@ def table(rows: list) -> str:
     def mark(r, k):
         if k not in r: return '—'
         return f"{r[k]:.2f}× {'✓' if r[k] <= GOALS[k] else '✗'}"
-    out = ['| loss | n | native fwd+bwd | eager | compiled | NumPy fwd | NumPy fwd+grad | NumPy peak mem | saved for backward |',
+    out = ['| loss | n | native fwd+bwd | eager | compiled | NumPy fwd | NumPy fwd+grad | NumPy peak mem | graph holds (lossbook / native) |',
            '|---|---|---|---|---|---|---|---|---|']
     for r in rows:
         out.append(f"| `{r['loss']}` | {r['n']:,} | {r['native_ms']:.2f} ms | {mark(r, 'eager')} | {mark(r, 'compiled')} | "
-                   f"{mark(r, 'np_fwd')} | {r['np_fwd_grad']:.2f}× | {mark(r, 'np_mem')} | {r['saved']:.2f}× |")
+                   f"{mark(r, 'np_fwd')} | {r['np_fwd_grad']:.2f}× | {mark(r, 'np_mem')} | {r['held']:.2f}× / {r['held_native']:.2f}× |")
     return '\n'.join(out)
 
 
@@ -163,7 +167,7 @@ def main(argv=None):
                 print(f"{r['loss']:<16}{n:>10,}  native {r['native_ms']:8.2f} ms  eager {r['eager']:5.2f}×  "
                       + (f"compiled {r['compiled']:5.2f}× ({r['compile_s']:.1f} s to compile)  " if 'compiled' in r else '')
                       + f"np fwd {r['np_fwd']:5.2f}×  np fwd+grad {r['np_fwd_grad']:5.2f}×  np mem {r['np_mem']:4.1f}×  "
-                      f"saved {r['saved']:4.2f}×", flush=True)
+                      f"held {r['held']:.2f}× (native {r['held_native']:.2f}×)", flush=True)
     print()
     print(table(rows))
     if a.json:
