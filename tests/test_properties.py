@@ -162,3 +162,30 @@ def test_dtypes_and_zero_dim_operands(name, dx, dy, sx, sy, reduction, weighted,
     floating = all(np.dtype(d).kind == 'f' for d in (dx, dy)) and _backward_ok(name, (x, y), kwargs)
     tol = {'rtol': 2e-3, 'atol': 2e-3} if np.float16 in (dx, dy) else {}
     check_parity(name, (x, y), kwargs, grid={}, dtype=None, quiet=True, grads=floating, seed=seed, **tol)
+
+
+@given(st.sampled_from(POINTWISE), st.integers(0, 2**32 - 1), st.sampled_from(['none', 'mean', 'sum']))
+def test_second_derivatives(name, seed, reduction):
+    "Hessian-vector products through lossbook.torch match torch's double backward — ties (d = 0) included."
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(12); y = np.where(rng.random(12) < 0.3, x, rng.standard_normal(12))
+    opts = {'reduction': reduction, **{k: rng.choice(v[1:]) for k, v in spec(name).grid.items() if k in ('beta', 'delta')}}
+    def hvp(f):
+        t = torch.tensor(x, requires_grad=True)
+        out = f(t, torch.tensor(y), **opts)
+        g, = torch.autograd.grad(out, t, torch.ones_like(out), create_graph=True)
+        v = torch.from_numpy(np.random.default_rng(seed + 1).standard_normal(12))
+        return torch.autograd.grad((g * v).sum(), t, allow_unused=True)[0]
+    ref, ours = hvp(REGISTRY[name].torch_functional), hvp(REGISTRY[name].torch)
+    ref = torch.zeros(12, dtype=torch.float64) if ref is None else ref
+    ours = torch.zeros(12, dtype=torch.float64) if ours is None else ours
+    torch.testing.assert_close(ours, ref)
+
+
+@pytest.mark.parametrize('name,option', [('huber_loss', 'delta'), ('smooth_l1_loss', 'beta')])
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+def test_infinite_threshold(name, option, dtype):
+    "delta = inf (or beyond float32's range) is ½d² everywhere, with finite gradients, as in torch."
+    x, y = np.array([-3., 0., 0.5, 2e3]), np.zeros(4)
+    for value in (float('inf'), 3.5e38):
+        check_parity(name, (x, y), {option: value}, grid={'reduction': ('none', 'mean', 'sum')}, dtype=dtype, quiet=True)
