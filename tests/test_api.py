@@ -160,3 +160,17 @@ def test_tensor_options_are_buffers():
         functional = 'l1_loss'
     crit = _Probe(reduction='mean', weight=torch.ones(3))
     assert 'weight' in dict(crit.named_buffers()) and crit.options['weight'] is crit.weight
+
+
+@pytest.mark.parametrize('info', INFOS, ids=IDS)
+def test_sparse_and_none_refused_as_torch(info):
+    "A sparse tensor is refused with torch's exception class; None where an array is required names the argument."
+    args, kw = spec(info.name).sample(np.random.default_rng(0), (4, 3), 1.0, {})
+    t = [torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args]
+    sparse = [t[0].to_sparse()] + t[1:]
+    with pytest.raises(Exception) as ref:
+        info.torch_functional(*sparse, **kw)
+    with pytest.raises(type(ref.value), match='sparse'):
+        info.torch(*sparse, **kw)
+    with pytest.raises(TypeError, match=f"argument '{info.data_args[1]}' must be a NumPy array, not NoneType"):
+        info.numpy(args[0], None, *args[2:], **kw)
