@@ -4,14 +4,15 @@
 
 # %% auto #0
 __all__ = ['l1_loss', 'l1_loss_grad', 'mse_loss', 'mse_loss_grad', 'smooth_l1_loss', 'smooth_l1_loss_grad', 'huber_loss',
-           'huber_loss_grad']
+           'huber_loss_grad', 'nll_loss', 'nll_loss_grad']
 
 # %% ../nbs/90_numpy.ipynb #905a3b1c
 from .losses.l1_loss import l1_loss, l1_loss_grad
 from .losses.mse_loss import mse_loss, mse_loss_grad
 from .losses.smooth_l1_loss import smooth_l1_loss, smooth_l1_loss_grad
 from .losses.huber_loss import huber_loss, huber_loss_grad
+from .losses.nll_loss import nll_loss, nll_loss_grad
 
 # %% ../nbs/90_numpy.ipynb #ced8cb13
 _all_ = ['l1_loss', 'l1_loss_grad', 'mse_loss', 'mse_loss_grad', 'smooth_l1_loss', 'smooth_l1_loss_grad',
-         'huber_loss', 'huber_loss_grad']
+         'huber_loss', 'huber_loss_grad', 'nll_loss', 'nll_loss_grad']

@@ -6,7 +6,8 @@
 from __future__ import annotations
 import numpy as np
 from .core import REDUCTIONS
-from .testing import (Spec, Draw, Namespaced, add_spec, sample_pointwise, input_shaped_weight, pointwise_invalid)
+from .testing import (Spec, Draw, Namespaced, add_spec, sample_pointwise, input_shaped_weight, pointwise_invalid,
+                              sample_classes, class_weight, n_classes)
 
 # %% auto #0
 __all__ = []
@@ -40,3 +41,21 @@ add_spec(Spec('huber_loss', sample_pointwise,
                   ("integer input, float target", (np.arange(3), np.ones(3)), {}),
                   ("bool input", (np.array([True, False]), np.ones(2)), {}))),
               extremes=True))
+
+# %% ../nbs/02_specs.ipynb #d6bb4d37
+def _nll_invalid():
+    x23, x234 = np.zeros((2, 3)), np.zeros((2, 3, 4))
+    return [("class index out of range", (x23, np.array([0, 3])), {}),
+            ("negative class index", (x23, np.array([0, -2])), {}),
+            ("a float target", (x23, np.array([0., 1.])), {}),
+            ("an int32 target", (x23, np.array([0, 1], np.int32)), {}),
+            ("weight of the wrong length", (x23, np.array([0, 1])), {'weight': np.ones(4)}),
+            ("a 2-d weight with a 2-d input", (x23, np.array([0, 1])), {'weight': np.ones((1, 3))}),
+            ("batch sizes that disagree", (x23, np.array([0, 1, 2])), {}),
+            ("spatial sizes that disagree", (x234, np.zeros((2, 5), np.int64)), {}),
+            ("a 0-d input", (np.zeros(()), np.array(0)), {}),
+            ("unknown reduction", (x23, np.array([0, 1])), {'reduction': 'avg'})]
+
+add_spec(Spec('nll_loss', sample_classes, ndims=(1, 4), shape_ok=lambda s: len(s) >= 1 and n_classes(s) >= 1,
+              grid={'reduction': REDUCTIONS, 'weight': (None, class_weight), 'ignore_index': (-100, 0)},
+              invalid=_nll_invalid))

@@ -59,7 +59,8 @@ def test_docstrings(info):
 def test_device_and_dtype_kept(info):
     (x, y), kw = spec(info.name).sample(np.random.default_rng(0), (3, 4), 1.0, {})
     for dt in (torch.float32, torch.float64):
-        out = info.torch(torch.from_numpy(x).to(dt), torch.from_numpy(y).to(dt), **kw)
+        ty = torch.from_numpy(y).to(dt) if y.dtype.kind == 'f' else torch.from_numpy(y)   # class indices stay integers
+        out = info.torch(torch.from_numpy(x).to(dt), ty, **kw)
         assert out.dtype == dt and out.device == torch.device('cpu')
 
 
