@@ -44,7 +44,8 @@ GOALS = {'eager': 3.0, 'compiled': 1.2, 'np_fwd': 2.0, 'np_mem': 4.0}
 
 def _inputs(info, n, dtype):
     sp = spec(info.name)
-    args, kw = sp.sample(np.random.default_rng(0), (n,), 1.0, {})
+    shape = sp.bench_shape(n) if sp.bench_shape else (n,)
+    args, kw = sp.sample(np.random.default_rng(0), shape, 1.0, {})
     args = tuple(a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == 'f' else a for a in args)
     return args, kw
 
@@ -101,7 +102,7 @@ def bench(info, n: int, dtype, repeat: int, compile_: bool = True) -> dict:
         return run
 
     fns = {'native': fwd_bwd(info.torch_functional), 'eager': fwd_bwd(info.torch)}
-    res = {'loss': info.name, 'n': n, 'dtype': str(np.dtype(dtype))}
+    res = {'loss': info.name, 'n': n, 'shape': list(np.shape(args[0])), 'dtype': str(np.dtype(dtype))}
     if compile_:
         torch._dynamo.reset()
         compiled = torch.compile(info.torch)
@@ -136,10 +137,10 @@ def table(rows: list) -> str:
     def mark(r, k):
         if k not in r: return '—'
         return f"{r[k]:.2f}× {'✓' if r[k] <= GOALS[k] else '✗'}"
-    out = ['| loss | n | native fwd+bwd | eager | compiled | NumPy fwd | NumPy fwd+grad | NumPy peak mem | graph holds (lossbook / native) |',
+    out = ['| loss | shape | native fwd+bwd | eager | compiled | NumPy fwd | NumPy fwd+grad | NumPy peak mem | graph holds (lossbook / native) |',
            '|---|---|---|---|---|---|---|---|---|']
     for r in rows:
-        out.append(f"| `{r['loss']}` | {r['n']:,} | {r['native_ms']:.2f} ms | {mark(r, 'eager')} | {mark(r, 'compiled')} | "
+        out.append(f"| `{r['loss']}` | {' × '.join(map(str, r.get('shape', [r['n']])))} | {r['native_ms']:.2f} ms | {mark(r, 'eager')} | {mark(r, 'compiled')} | "
                    f"{mark(r, 'np_fwd')} | {r['np_fwd_grad']:.2f}× | {mark(r, 'np_mem')} | {r['held']:.2f}× / {r['held_native']:.2f}× |")
     return '\n'.join(out)
 
