@@ -35,11 +35,33 @@ def skip_cell(cell, flags: set) -> bool:
     return bool(flags & direc.keys())
 
 
+SVG_SETUP = ("import matplotlib as _mpl; _mpl.rcParams.update({'svg.hashsalt': 'lossbook', 'svg.fonttype': 'none', "
+             "'figure.dpi': 72, 'savefig.bbox': 'tight'})")
+
+
+def compact_svg(svg: str) -> str:
+    "Drop matplotlib's metadata block and comments, and shorten coordinates to 2 decimals: a third of the bytes, same picture."
+    import re
+    svg = re.sub(r'<metadata>.*?</metadata>\s*', '', svg, flags=re.S)
+    svg = re.sub(r'<!--.*?-->\s*', '', svg, flags=re.S)
+    return re.sub(r'(\d+\.\d{2})\d+', r'\1', svg)
+
+
+def compact_outputs(cell) -> None:
+    for out in cell.get('outputs', []):
+        data = out.get('data', {})
+        if 'image/svg+xml' in data:
+            svg = data['image/svg+xml']
+            data['image/svg+xml'] = compact_svg(''.join(svg) if isinstance(svg, list) else svg)
+            data.pop('image/png', None)
+
+
 def execute(path: Path) -> None:
     nb = NBProcessor(path, procs=FrontmatterProc, process=True).nb   # parses the #| directives
-    shell = CaptureShell(path, mpl_format='retina')
+    shell = CaptureShell(path, mpl_format='svg')   # SVG: sharp, scales to the column, small once compacted
     shell._fname = path
     shell.set_path(path.parent.resolve())
+    shell.run_cell(SVG_SETUP)                      # a fixed hash salt: re-running a notebook does not rewrite its figures
     flags = skip_flags()
     for cell in nb.cells:
         if cell.cell_type == 'code':
@@ -53,6 +75,7 @@ def execute(path: Path) -> None:
     for c, done in zip(raw.cells, nb.cells):
         if c.cell_type == 'code':
             c.outputs, c.execution_count = done.get('outputs', []), done.get('execution_count')
+            compact_outputs(c)
     write_nb(raw, path)
     print(f'executed {path}')
 
