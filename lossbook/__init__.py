@@ -15,7 +15,14 @@ from .losses.mse_loss import MSELoss
 from .losses.smooth_l1_loss import SmoothL1Loss
 from .losses.huber_loss import HuberLoss
 from .losses.nll_loss import NLLLoss, NLLLoss2d
+# (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/92_package.ipynb #b04896d0
-_all_ = ['REGISTRY', 'LossInfo', 'losses',
-         'L1Loss', 'MSELoss', 'SmoothL1Loss', 'HuberLoss', 'NLLLoss', 'NLLLoss2d']
+_all_ = [
+    'REGISTRY', 'LossInfo', 'losses',
+    'L1Loss',
+    'MSELoss',
+    'SmoothL1Loss',
+    'HuberLoss',
+    'NLLLoss', 'NLLLoss2d',
+]

@@ -12,7 +12,13 @@ from .losses.mse_loss import mse_loss, mse_loss_grad
 from .losses.smooth_l1_loss import smooth_l1_loss, smooth_l1_loss_grad
 from .losses.huber_loss import huber_loss, huber_loss_grad
 from .losses.nll_loss import nll_loss, nll_loss_grad
+# (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/90_numpy.ipynb #ced8cb13
-_all_ = ['l1_loss', 'l1_loss_grad', 'mse_loss', 'mse_loss_grad', 'smooth_l1_loss', 'smooth_l1_loss_grad',
-         'huber_loss', 'huber_loss_grad', 'nll_loss', 'nll_loss_grad']
+_all_ = [
+    'l1_loss', 'l1_loss_grad',
+    'mse_loss', 'mse_loss_grad',
+    'smooth_l1_loss', 'smooth_l1_loss_grad',
+    'huber_loss', 'huber_loss_grad',
+    'nll_loss', 'nll_loss_grad',
+]

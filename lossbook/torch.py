@@ -11,6 +11,13 @@ from .losses.mse_loss import mse_loss_torch as mse_loss
 from .losses.smooth_l1_loss import smooth_l1_loss_torch as smooth_l1_loss
 from .losses.huber_loss import huber_loss_torch as huber_loss
 from .losses.nll_loss import nll_loss_torch as nll_loss
+# (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/91_torch.ipynb #e7a4764b
-_all_ = ['l1_loss', 'mse_loss', 'smooth_l1_loss', 'huber_loss', 'nll_loss']
+_all_ = [
+    'l1_loss',
+    'mse_loss',
+    'smooth_l1_loss',
+    'huber_loss',
+    'nll_loss',
+]
