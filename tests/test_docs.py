@@ -1,6 +1,7 @@
 """The docs build up to Quarto: nbdev's notebook processing runs, every loss page keeps its plots, the sidebar lists
 every notebook. Where `quarto` is on PATH, `nbdev_docs` builds the site and every notebook gets a page."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -77,10 +78,95 @@ def test_quarto_config():
     assert 'sidebar.yml' in q and 'nbdev.yml' in q
 
 
-@pytest.mark.skipif(shutil.which('quarto') is None, reason='Quarto is not installed (https://quarto.org)')
-def test_nbdev_docs_builds_a_page_per_notebook(processed):
-    subprocess.run(['nbdev_docs'], cwd=processed, check=True, timeout=1800)
-    docs = processed / '_docs'
+QUARTO = shutil.which('quarto')
+needs_quarto = pytest.mark.skipif(QUARTO is None, reason='Quarto is not on PATH (https://quarto.org; here: bash ../shared/tools/build-quarto.sh)')
+
+
+@pytest.fixture(scope='module')
+def site(processed):
+    "The site as `nbdev_docs` builds it with real Quarto (in the processed copy; README.md must come out untouched)."
+    readme = (processed / 'README.md').read_text()
+    subprocess.run(['nbdev_docs'], cwd=processed, check=True, timeout=1800, capture_output=True)
+    assert (processed / 'README.md').read_text() == readme, 'nbdev_docs rewrote README.md (readme_nb in settings.ini)'
+    return processed / '_docs'
+
+
+def _page(nb: Path) -> str:
+    return 'index.html' if nb.stem == 'index' else nb.stem.split('_', 1)[1] + '.html'
+
+
+def _text_outside_code(html: str) -> str:
+    "The page's prose: scripts, styles, code, preformatted blocks, KaTeX-rendered math and tags removed."
+    for tag in ('script', 'style', 'pre', 'code', 'head'):
+        html = re.sub(rf'<{tag}\b.*?</{tag}>', ' ', html, flags=re.S)
+    html = re.sub(r'<span class="math (inline|display)">.*?</span>', ' ', html, flags=re.S)
+    return re.sub(r'<[^>]+>', ' ', html)
+
+
+def _width_px(img: Path) -> float:
+    "An output figure's width in CSS pixels (SVG's width attribute in pt or px; PNG's header)."
+    data = img.read_bytes()
+    if img.suffix == '.svg':
+        w = re.search(rb'<svg[^>]*\swidth="([\d.]+)(pt|px)?"', data)
+        return float(w[1]) * (4 / 3 if w[2] == b'pt' else 1)
+    return int.from_bytes(data[16:20], 'big')        # PNG IHDR width
+
+
+@needs_quarto
+def test_nbdev_docs_builds_a_page_per_notebook(site):
     for p in NOTEBOOKS:
-        page = 'index.html' if p.stem == 'index' else p.stem.split('_', 1)[1] + '.html'
-        assert (docs / page).exists(), page
+        assert (site / _page(p)).exists(), _page(p)
+
+
+@needs_quarto
+def test_no_figure_wider_than_the_column(site):
+    "Every output figure fits the body column (grid.body-width in _quarto.yml), and CSS scales images down besides."
+    column = int(re.search(r'body-width:\s*(\d+)px', (NBS / '_quarto.yml').read_text())[1])
+    assert 'max-width: 100%' in (NBS / 'styles.css').read_text()
+    for p in LOSS_NBS + [NBS / '80_benchmark.ipynb']:
+        html = (site / _page(p)).read_text()
+        imgs = re.findall(r'<img src="([^"]+_files/figure-html/[^"]+)"', html)
+        assert imgs, f'{_page(p)}: no figures'
+        for src in imgs:
+            assert _width_px(site / src) <= column, f'{_page(p)}: {src} is {_width_px(site / src):.0f}px wide, the column {column}px'
+
+
+@needs_quarto
+def test_every_loss_page_shows_its_code(site):
+    "The NumPy forward, its gradient and the torch version are on the page as code (#| exports), not just a signature."
+    from lossbook.core import losses
+    for info in losses():
+        html = re.sub(r'<[^>]+>', '', (site / _page(NBS / info.notebook)).read_text())
+        for fn in (info.numpy, info.numpy_grad, info.torch):
+            body = re.search(rf'def {fn.__name__}\(.*?\breturn\b', html, flags=re.S)
+            assert body, f'{info.notebook}: the code of {fn.__name__} is not shown'
+        assert 'Exported source' in html
+
+
+@needs_quarto
+def test_no_raw_math_and_katex_pinned(site):
+    "Every $…$ span became math (none left as text); KaTeX comes from a pinned version, never @latest."
+    for p in NOTEBOOKS:
+        html = (site / _page(p)).read_text()
+        stray = [m for m in re.finditer(r'\$', _text_outside_code(html))]
+        assert not stray, f'{_page(p)}: raw $ left in the text: {_text_outside_code(html)[max(0, stray[0].start() - 60):stray[0].start() + 60]!r}'
+        if 'katex' in html:
+            assert '@latest' not in html and re.search(r'katex@\d+\.\d+\.\d+', html), _page(p)
+
+
+@needs_quarto
+def test_pitfalls_are_headings_and_the_badge_is_inline(site):
+    for p in LOSS_NBS:
+        html = (site / _page(p)).read_text()
+        toc = html[html.index('id="TOC"'):]
+        toc = toc[:toc.index('</nav>')]
+        pitfalls = toc[toc.index('#pitfalls'):]
+        assert re.search(r'>1\. ', pitfalls), f'{_page(p)}: pitfalls are not in the page contents (### N. Title)'
+        assert not re.search(r'<figure[^>]*>(?:(?!</figure>).)*colab-badge', html, flags=re.S), f'{_page(p)}: the Colab badge is a figure'
+
+
+def test_notebooks_follow_the_site_conventions():
+    "Inline math without inner spaces, implementations shown (#| exports), pitfalls as headings, an inline Colab badge."
+    r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'fix_notebook_markdown.py'), '--check', *map(str, NOTEBOOKS)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + '\nrun: python tools/fix_notebook_markdown.py nbs/*.ipynb'
