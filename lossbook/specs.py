@@ -77,4 +77,4 @@ def _kl_div_invalid():
             ("None as target", (x23, None), {})]
 
 add_spec(Spec('kl_div', sample_log_probs, grid={'reduction': REDUCTIONS + ('batchmean',), 'log_target': (False, True)},
-              invalid=_kl_div_invalid, bench_shape=class_bench_shape))
+              invalid=_kl_div_invalid, bench_shape=class_bench_shape, extremes=True))

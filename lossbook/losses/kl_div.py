@@ -73,7 +73,8 @@ def kl_div(input:np.ndarray, # log-probabilities x = log q, any shape
             np.subtract(_xlogx(y).astype(dt, copy=False), loss, out=loss)      # y log y − y·x
     out = reduce_loss(loss, red)
     if div is not None:
-        with np.errstate(invalid='ignore', divide='ignore'): out = np.asarray(out / np.asarray(div, out.dtype))
+        with np.errstate(invalid='ignore', divide='ignore'):   # in float64: N = 70 000 is no float16 number (torch divides in float32)
+            out = np.asarray(out.astype(np.float64) / div).astype(out.dtype)
     return out
 
 # %% ../../nbs/24_kl_div.ipynb #e4a52586
@@ -82,7 +83,8 @@ def _kl_div_vjp(fn, input, target, size_average, reduce, reduction, log_target, 
     input, y, red, div, shape, dt = _kl_args(fn, 'numpy', input, target, size_average, reduce, reduction, log_target)
     x, yd = input.astype(dt, copy=False), y.astype(dt, copy=False)
     go = grad_output_like(fn, grad_output, shape if red == 'none' else (), dt)
-    if div is not None: go = np.asarray(go.astype(dt, copy=False) / np.asarray(div, dt))   # d(out / N)
+    if div is not None:                                                         # d(out / N), divided as the forward
+        with np.errstate(invalid='ignore', divide='ignore'): go = np.asarray(go.astype(np.float64) / div).astype(dt)
     g = reduce_grad(fn, go, shape, dt, red)                           # ∂J/∂ℓ, the broadcast shape
     with np.errstate(all='ignore'):
         if log_target:
