@@ -60,3 +60,21 @@ add_spec(Spec('nll_loss', sample_classes, ndims=(1, 4), shape_ok=lambda s: len(s
               bench_shape=class_bench_shape,
               grid={'reduction': REDUCTIONS, 'weight': (None, class_weight), 'ignore_index': (-100, 0)},
               invalid=_nll_invalid))
+
+# %% ../nbs/02_specs.ipynb #fe7ab2c4
+from .testing import sample_log_probs
+
+def _kl_div_invalid():
+    x23, y23 = np.zeros((2, 3)), np.full((2, 3), 0.5)
+    return [("unknown reduction", (x23, y23), {'reduction': 'avg'}),
+            ("shapes that do not broadcast", (x23, np.ones(4)), {}),
+            ("integer input", (np.arange(3), np.ones(3)), {}),
+            ("integer target", (np.zeros(3), np.arange(3)), {}),
+            ("bool input", (np.array([True, False]), np.ones(2)), {}),
+            ("complex input", (np.zeros(2, np.complex128), np.ones(2)), {}),
+            ("log_target not a bool", (x23, y23), {'log_target': 1}),
+            ("a list as target", (x23, [[0.5] * 3] * 2), {}),
+            ("None as target", (x23, None), {})]
+
+add_spec(Spec('kl_div', sample_log_probs, grid={'reduction': REDUCTIONS + ('batchmean',), 'log_target': (False, True)},
+              invalid=_kl_div_invalid, bench_shape=class_bench_shape, extremes=True))

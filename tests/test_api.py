@@ -4,6 +4,7 @@ import inspect
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +170,13 @@ def test_sparse_and_none_refused_as_torch(info):
     args, kw = spec(info.name).sample(np.random.default_rng(0), (4, 3), 1.0, {})
     t = [torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args]
     sparse = [t[0].to_sparse()] + t[1:]
+    try:   # kl_div's composite (xlogy(y, y) - y * x) takes a sparse input beside a dense target: sparsify every float then
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            info.torch_functional(*sparse, **kw)
+        sparse = [a.to_sparse() if torch.is_tensor(a) and a.is_floating_point() else a for a in t]
+    except Exception:
+        pass
     with pytest.raises(Exception) as ref:
         info.torch_functional(*sparse, **kw)
     with pytest.raises(type(ref.value), match='sparse'):
