@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['l1_loss', 'l1_loss_grad', 'mse_loss', 'mse_loss_grad', 'smooth_l1_loss', 'smooth_l1_loss_grad', 'huber_loss',
-           'huber_loss_grad', 'nll_loss', 'nll_loss_grad', 'kl_div', 'kl_div_grad']
+           'huber_loss_grad', 'nll_loss', 'nll_loss_grad', 'kl_div', 'kl_div_grad', 'poisson_nll_loss',
+           'poisson_nll_loss_grad', 'gaussian_nll_loss', 'gaussian_nll_loss_grad']
 
 # %% ../nbs/90_numpy.ipynb #905a3b1c
 from .losses.l1_loss import l1_loss, l1_loss_grad
@@ -13,6 +14,8 @@ from .losses.smooth_l1_loss import smooth_l1_loss, smooth_l1_loss_grad
 from .losses.huber_loss import huber_loss, huber_loss_grad
 from .losses.nll_loss import nll_loss, nll_loss_grad
 from .losses.kl_div import kl_div, kl_div_grad
+from .losses.poisson_nll_loss import poisson_nll_loss, poisson_nll_loss_grad
+from .losses.gaussian_nll_loss import gaussian_nll_loss, gaussian_nll_loss_grad
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/90_numpy.ipynb #ced8cb13
@@ -23,4 +26,6 @@ _all_ = [
     'huber_loss', 'huber_loss_grad',
     'nll_loss', 'nll_loss_grad',
     'kl_div', 'kl_div_grad',
+    'poisson_nll_loss', 'poisson_nll_loss_grad',
+    'gaussian_nll_loss', 'gaussian_nll_loss_grad',
 ]

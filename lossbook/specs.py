@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 from .core import REDUCTIONS
 from .testing import (Spec, Draw, Namespaced, add_spec, sample_pointwise, input_shaped_weight, pointwise_invalid,
-                              sample_classes, class_weight, n_classes, class_bench_shape)
+                              sample_classes, class_weight, n_classes, class_bench_shape,
+                              sample_counts, sample_gaussian)
 
 # %% auto #0
 __all__ = []
@@ -60,6 +61,39 @@ add_spec(Spec('nll_loss', sample_classes, ndims=(1, 4), shape_ok=lambda s: len(s
               bench_shape=class_bench_shape,
               grid={'reduction': REDUCTIONS, 'weight': (None, class_weight), 'ignore_index': (-100, 0)},
               invalid=_nll_invalid))
+
+# %% ../nbs/02_specs.ipynb #f956dae5
+def _poisson_invalid():
+    x23, y23 = np.zeros((2, 3)), np.ones((2, 3))
+    return [("unknown reduction", (x23, y23), {'reduction': 'avg'}),
+            ("reduction='elementwise_mean' (poisson_nll_loss refuses it)", (x23, y23), {'reduction': 'elementwise_mean'}),
+            ("shapes that do not broadcast", (x23, np.ones(4)), {}),
+            ("None as target", (x23, None), {}),
+            ("a list as target", (x23, [1., 1., 1.]), {})]
+
+add_spec(Spec('poisson_nll_loss', sample_counts,
+              grid={'reduction': REDUCTIONS, 'log_input': (True, False), 'full': (False, True)},
+              invalid=_poisson_invalid))
+
+# %% ../nbs/02_specs.ipynb #2fa85e76
+def _gaussian_invalid():
+    x23, y23, v23 = np.zeros((2, 3)), np.ones((2, 3)), np.ones((2, 3))
+    return [("a negative var", (x23, y23, -v23), {}),
+            ("a negative float var", (x23, y23, -1.0), {}),
+            ("var of a shape that does not fit: (3,) for (2, 3)", (x23, y23, np.ones(3)), {}),
+            ("var with two unit dimensions: (1, 1) for (2, 3)", (x23, y23, np.ones((1, 1))), {}),
+            ("a 0-d var with a 2-d input", (x23, y23, np.array(2.0)), {}),
+            ("var with an extra dimension: (2, 3, 1)", (x23, y23, np.ones((2, 3, 1))), {}),
+            ("unknown reduction", (x23, y23, v23), {'reduction': 'avg'}),
+            ("reduction='elementwise_mean'", (x23, y23, v23), {'reduction': 'elementwise_mean'}),
+            ("an int var", (x23, y23, 1), {}),
+            ("an integer var tensor", (x23, y23, np.ones((2, 3), np.int64)), {}),
+            ("a target that does not broadcast", (x23, np.ones(4), v23), {}),
+            ("var (0, 1): passes the size rule, fails to broadcast", (x23, y23, np.ones((0, 1))), {})]
+
+add_spec(Spec('gaussian_nll_loss', sample_gaussian, ndims=(2, 3), variants={'var': ('full', 'last1', 'dropped', 'float')},
+              grid={'reduction': REDUCTIONS, 'full': (False, True)}, invalid=_gaussian_invalid,
+              bench_shape=lambda n: (max(n // 8, 1), 8)))
 
 # %% ../nbs/02_specs.ipynb #fe7ab2c4
 from .testing import sample_log_probs
