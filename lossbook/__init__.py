@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 
 # %% auto #0
 __all__ = ['REGISTRY', 'LossInfo', 'losses', 'L1Loss', 'MSELoss', 'SmoothL1Loss', 'HuberLoss', 'NLLLoss', 'NLLLoss2d',
-           'KLDivLoss', 'PoissonNLLLoss', 'GaussianNLLLoss']
+           'KLDivLoss', 'PoissonNLLLoss', 'GaussianNLLLoss', 'BCELoss', 'BCEWithLogitsLoss']
 
 # %% ../nbs/92_package.ipynb #1dc9048a
 __doc__ = "lossbook: every PyTorch loss function, derived by hand, written in NumPy and in torch, and checked against torch.nn.functional. `lossbook.numpy`, `lossbook.torch`, the criterion classes `lossbook.<Name>Loss`, and the registry `lossbook.REGISTRY`."
@@ -19,6 +19,8 @@ from .losses.nll_loss import NLLLoss, NLLLoss2d
 from .losses.kl_div import KLDivLoss
 from .losses.poisson_nll_loss import PoissonNLLLoss
 from .losses.gaussian_nll_loss import GaussianNLLLoss
+from .losses.binary_cross_entropy import BCELoss
+from .losses.binary_cross_entropy_with_logits import BCEWithLogitsLoss
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/92_package.ipynb #b04896d0
@@ -32,4 +34,6 @@ _all_ = [
     'KLDivLoss',
     'PoissonNLLLoss',
     'GaussianNLLLoss',
+    'BCELoss',
+    'BCEWithLogitsLoss',
 ]

@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['l1_loss', 'l1_loss_grad', 'mse_loss', 'mse_loss_grad', 'smooth_l1_loss', 'smooth_l1_loss_grad', 'huber_loss',
            'huber_loss_grad', 'nll_loss', 'nll_loss_grad', 'kl_div', 'kl_div_grad', 'poisson_nll_loss',
-           'poisson_nll_loss_grad', 'gaussian_nll_loss', 'gaussian_nll_loss_grad']
+           'poisson_nll_loss_grad', 'gaussian_nll_loss', 'gaussian_nll_loss_grad', 'binary_cross_entropy',
+           'binary_cross_entropy_grad', 'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_grad']
 
 # %% ../nbs/90_numpy.ipynb #905a3b1c
 from .losses.l1_loss import l1_loss, l1_loss_grad
@@ -16,6 +17,8 @@ from .losses.nll_loss import nll_loss, nll_loss_grad
 from .losses.kl_div import kl_div, kl_div_grad
 from .losses.poisson_nll_loss import poisson_nll_loss, poisson_nll_loss_grad
 from .losses.gaussian_nll_loss import gaussian_nll_loss, gaussian_nll_loss_grad
+from .losses.binary_cross_entropy import binary_cross_entropy, binary_cross_entropy_grad
+from .losses.binary_cross_entropy_with_logits import binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_grad
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/90_numpy.ipynb #ced8cb13
@@ -28,4 +31,6 @@ _all_ = [
     'kl_div', 'kl_div_grad',
     'poisson_nll_loss', 'poisson_nll_loss_grad',
     'gaussian_nll_loss', 'gaussian_nll_loss_grad',
+    'binary_cross_entropy', 'binary_cross_entropy_grad',
+    'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_grad',
 ]

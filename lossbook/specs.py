@@ -62,6 +62,50 @@ add_spec(Spec('nll_loss', sample_classes, ndims=(1, 4), shape_ok=lambda s: len(s
               grid={'reduction': REDUCTIONS, 'weight': (None, class_weight), 'ignore_index': (-100, 0)},
               invalid=_nll_invalid))
 
+# %% ../nbs/02_specs.ipynb #f133cae6
+from .testing import sample_probabilities
+
+def _probabilities(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`sample_probabilities`, with 0-d results as 0-d arrays."
+    (x, y), kw = sample_probabilities(rng, shape, scale, choices)
+    return (np.asarray(x), np.asarray(y)), kw
+
+def _bce_invalid():
+    x23 = np.full((2, 3), 0.5)
+    return [("an input above 1", (np.array([1.5]), np.array([1.])), {}),
+            ("a negative input", (np.array([-0.1, 0.5]), np.array([1., 0.])), {}),
+            ("a nan input", (np.array([np.nan]), np.array([1.])), {}),
+            ("a target above 1", (np.array([0.5]), np.array([2.])), {}),
+            ("a target of another shape", (np.full((2, 1), .5), np.full(2, .5)), {}),
+            ("a weight that does not broadcast", (x23, x23), {'weight': np.ones(2)}),
+            ("a weight that grows the input", (x23[0], x23[0]), {'weight': np.ones((2, 3))}),
+            ("float32 input, float64 target", (x23.astype(np.float32), x23), {}),
+            ("integer input", (np.zeros(3, np.int64), np.zeros(3, np.int64)), {}),
+            ("unknown reduction", (x23, x23), {'reduction': 'avg'})]
+
+add_spec(Spec('binary_cross_entropy', _probabilities, grid={'reduction': REDUCTIONS, 'weight': (None, input_shaped_weight)},
+              invalid=_bce_invalid))
+
+# %% ../nbs/02_specs.ipynb #4c584ca8
+from .testing import sample_logits
+
+_last_dim = Draw(lambda rng, a: rng.uniform(0.1, 3.0, np.shape(a['input'])[-1:]), 'last-dim pos_weight')
+
+def _bcel_invalid():
+    x23 = np.zeros((2, 3))
+    return [("a target of another shape", (np.zeros((2, 1)), np.zeros(2)), {}),
+            ("pos_weight of the batch's length, not the classes'", (x23, x23), {'pos_weight': np.ones(2)}),
+            ("a weight that does not broadcast", (x23, x23), {'weight': np.ones(2)}),
+            ("a pos_weight that grows the input", (x23[0], x23[0]), {'pos_weight': np.ones((2, 3))}),
+            ("an integer target", (x23, np.zeros((2, 3), np.int64)), {}),
+            ("a bool target", (x23, np.zeros((2, 3), bool)), {}),
+            ("integer input", (np.zeros(3, np.int64), np.zeros(3)), {}),
+            ("unknown reduction", (x23, x23), {'reduction': 'avg'})]
+
+add_spec(Spec('binary_cross_entropy_with_logits', sample_logits, ndims=(1, 3), shape_ok=lambda s: len(s) >= 1 and s[-1] >= 1,
+              grid={'reduction': REDUCTIONS, 'weight': (None, input_shaped_weight), 'pos_weight': (None, _last_dim)},
+              invalid=_bcel_invalid))
+
 # %% ../nbs/02_specs.ipynb #f956dae5
 def _poisson_invalid():
     x23, y23 = np.zeros((2, 3)), np.ones((2, 3))
