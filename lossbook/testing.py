@@ -309,19 +309,19 @@ def class_bench_shape(n:int) -> tuple:
 def _soft01(rng, shape):
     "Targets in [0, 1] with some exact 0s and 1s."
     t = rng.random(shape)
-    return np.where(rng.random(shape) < 0.2, np.round(t), t)
+    return np.asarray(np.where(rng.random(shape) < 0.2, np.round(t), t))   # an array, also for a 0-d shape
 
 def sample_probabilities(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
     "`binary_cross_entropy`: a probability input (the sigmoid of logits of magnitude `scale`) and a target in [0, 1]."
-    return (0.5 * (1 + np.tanh(0.5 * scale * rng.standard_normal(shape))), _soft01(rng, shape)), {}   # the sigmoid, without overflow
+    return (np.asarray(0.5 * (1 + np.tanh(0.5 * scale * rng.standard_normal(shape)))), _soft01(rng, shape)), {}   # the sigmoid, without overflow
 
 def sample_logits(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
     "`binary_cross_entropy_with_logits`, `multilabel_soft_margin_loss`: logits and a target in [0, 1]."
-    return (scale * rng.standard_normal(shape), _soft01(rng, shape)), {}
+    return (np.asarray(scale * rng.standard_normal(shape)), _soft01(rng, shape)), {}
 
 def sample_signs(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
     "`soft_margin_loss`, `hinge_embedding_loss`: an input and a ±1 target."
-    return (scale * rng.standard_normal(shape), rng.choice([-1.0, 1.0], shape)), {}
+    return (np.asarray(scale * rng.standard_normal(shape)), np.asarray(rng.choice([-1.0, 1.0], shape))), {}
 
 def sample_log_probs(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
     "`kl_div`: log-probabilities over the last axis, and a probability (or, with `log_target`, log-probability) target."
