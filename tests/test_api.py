@@ -57,10 +57,11 @@ def test_docstrings(info):
 
 @pytest.mark.parametrize('info', INFOS, ids=IDS)
 def test_device_and_dtype_kept(info):
-    (x, y), kw = spec(info.name).sample(np.random.default_rng(0), (3, 4), 1.0, {})
+    args, kw = spec(info.name).sample(np.random.default_rng(0), (3, 4), 1.0, {})
     for dt in (torch.float32, torch.float64):
-        ty = torch.from_numpy(y).to(dt) if y.dtype.kind == 'f' else torch.from_numpy(y)   # class indices stay integers
-        out = info.torch(torch.from_numpy(x).to(dt), ty, **kw)
+        # floating arguments (one input or several) in dt; class indices stay integers
+        t = [torch.from_numpy(a).to(dt) if a.dtype.kind == 'f' else torch.from_numpy(a) for a in args]
+        out = info.torch(*t, **kw)
         assert out.dtype == dt and out.device == torch.device('cpu')
 
 
@@ -146,14 +147,14 @@ def test_criterion_keywords_legacy_and_namespaces():
 @pytest.mark.parametrize('info', INFOS, ids=IDS)
 def test_criterion_scripts_and_compiles(info):
     "torch.jit.script(criterion) runs (its dispatch is jit-ignored); torch.compile(fullgraph=True) traces it without a graph break."
-    (x, y), kw = spec(info.name).sample(np.random.default_rng(0), (4, 3), 1.0, {})
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    args, kw = spec(info.name).sample(np.random.default_rng(0), (4, 3), 1.0, {})
+    t = [torch.from_numpy(a) for a in args]          # two arguments, or three (input1, input2, target)
     crit = info.criterion()
-    ref = info.torch_criterion()(tx, ty)
-    torch.testing.assert_close(torch.jit.script(crit)(tx, ty), ref)
+    ref = info.torch_criterion()(*t)
+    torch.testing.assert_close(torch.jit.script(crit)(*t), ref)
     torch._dynamo.reset()
-    torch.testing.assert_close(torch.compile(crit, fullgraph=True, backend='eager')(tx, ty), ref)
-    torch.testing.assert_close(torch.compile(info.torch, fullgraph=True, backend='eager')(tx, ty), F.__dict__[info.name](tx, ty))
+    torch.testing.assert_close(torch.compile(crit, fullgraph=True, backend='eager')(*t), ref)
+    torch.testing.assert_close(torch.compile(info.torch, fullgraph=True, backend='eager')(*t), F.__dict__[info.name](*t))
 
 
 def test_tensor_options_are_buffers():
