@@ -11,7 +11,7 @@ from .testing import (Spec, Draw, Namespaced, add_spec, sample_pointwise, input_
                               sample_counts, sample_gaussian)
 
 # %% auto #0
-__all__ = []
+__all__ = ['sample_ranking_kinks', 'sample_hinge', 'sample_soft_margin']
 
 # %% ../nbs/02_specs.ipynb #69a72ff6
 add_spec(Spec('l1_loss', sample_pointwise, grid={'reduction': REDUCTIONS, 'weight': (None, input_shaped_weight)},
@@ -61,6 +61,70 @@ add_spec(Spec('nll_loss', sample_classes, ndims=(1, 4), shape_ok=lambda s: len(s
               bench_shape=class_bench_shape,
               grid={'reduction': REDUCTIONS, 'weight': (None, class_weight), 'ignore_index': (-100, 0)},
               invalid=_nll_invalid))
+
+# %% ../nbs/02_specs.ipynb #daba473e
+def sample_ranking_kinks(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`margin_ranking_loss`: scores x1, x2 and ±1 labels of `shape`; about a tenth of the pairs exactly at −y(x1 − x2) + margin = 0."
+    m = float((choices or {}).get('margin', 0.0))
+    x1, x2 = scale * rng.standard_normal(shape), scale * rng.standard_normal(shape)
+    y = rng.choice([-1.0, 1.0], shape)
+    kink = rng.random(shape) < 0.1
+    on = np.round(x1 * 8) / 8
+    x1 = np.where(kink, on, x1); x2 = np.where(kink, on - y * m, x2)
+    return (np.asarray(x1), np.asarray(x2), np.asarray(y)), {}
+
+def _ranking_invalid():
+    z2, z3 = np.zeros(2), np.zeros(3)
+    return [("inputs of different numbers of dimensions", (np.zeros((2, 3)), z3, np.ones((2, 3))), {}),
+            ("a 0-d target with 1-d scores", (z3, z3, np.ones(())), {}),
+            ("shapes that do not broadcast", (z3, z3, np.ones(4)), {}),
+            ("unknown reduction", (z3, z3, np.ones(3)), {'reduction': 'avg'}),
+            ("a bool target", (z2, z2, np.array([True, False])), {}),
+            ("bool scores", (np.array([True]), np.array([False]), np.ones(1)), {}),
+            ("complex scores", (np.zeros(2, np.complex128), z2, np.ones(2)), {}),
+            ("a string margin", (z3, z3, np.ones(3)), {'margin': 'big'})]
+
+add_spec(Spec('margin_ranking_loss', sample_ranking_kinks, ndims=(0, 3),
+              grid={'reduction': REDUCTIONS, 'margin': (0.0, 0.5, -1.0)}, invalid=_ranking_invalid))
+
+# %% ../nbs/02_specs.ipynb #003135dd
+def sample_hinge(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`hinge_embedding_loss`: distances of `shape` (a tenth exactly at the margin) and ±1 labels, or any labels with `choices['labels'] == 'any'`."
+    choices = choices or {}
+    x = np.abs(scale * rng.standard_normal(shape)) - 0.2 * scale * (rng.random(shape) < 0.2)
+    x = np.where(rng.random(shape) < 0.1, float(choices.get('margin', 1.0)), x)
+    pool = [-1.0, 1.0] if choices.get('labels', 'signs') == 'signs' else [-1.0, 0.0, 1.0, 2.0, 0.5]
+    return (np.asarray(x), np.asarray(rng.choice(pool, shape))), {}
+
+def _hinge_invalid():
+    x, y = np.zeros((2, 3)), np.ones((2, 3))
+    return [("unknown reduction", (x, y), {'reduction': 'avg'}),
+            ("shapes that do not broadcast", (x, np.ones(4)), {}),
+            ("bool input", (np.array([True, False]), np.ones(2)), {}),
+            ("complex input", (np.zeros(2, np.complex128), np.ones(2)), {}),
+            ("integer input, 'mean'", (np.arange(3), np.ones(3)), {}),
+            ("a string margin", (x, y), {'margin': 'big'})]
+
+add_spec(Spec('hinge_embedding_loss', sample_hinge, grid={'reduction': REDUCTIONS, 'margin': (1.0, 0.5, 0.0)},
+              variants={'labels': ('signs', 'any')}, invalid=_hinge_invalid))
+
+# %% ../nbs/02_specs.ipynb #c56b39fb
+def sample_soft_margin(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`soft_margin_loss`: logits of `shape` and ±1 labels, or labels in {−1, 0, 1, 2, 0.5} with `choices['labels'] == 'any'`."
+    pool = [-1.0, 1.0] if (choices or {}).get('labels', 'signs') == 'signs' else [-1.0, 0.0, 1.0, 2.0, 0.5]
+    return (np.asarray(scale * rng.standard_normal(shape)), np.asarray(rng.choice(pool, shape))), {}
+
+def _soft_margin_invalid():
+    x, y = np.zeros((2, 3)), np.ones((2, 3))
+    return [("unknown reduction", (x, y), {'reduction': 'avg'}),
+            ("shapes that do not broadcast", (x, np.ones(4)), {}),
+            ("a target that would broadcast the input", (np.zeros((2, 1)), np.ones(3)), {}),
+            ("a 0-d input with a 1-d target", (np.zeros(()), np.ones(3)), {}),
+            ("integer input", (np.arange(3), np.ones(3)), {}),
+            ("bool input", (np.array([True, False]), np.ones(2)), {})]
+
+add_spec(Spec('soft_margin_loss', sample_soft_margin, grid={'reduction': REDUCTIONS},
+              variants={'labels': ('signs', 'any')}, invalid=_soft_margin_invalid))
 
 # %% ../nbs/02_specs.ipynb #f133cae6
 from .testing import sample_probabilities
