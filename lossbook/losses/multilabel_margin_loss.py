@@ -46,23 +46,50 @@ def _np_target_mask(t:np.ndarray):
     return keep, mask[:, :-1]
 
 # %% ../../nbs/35_multilabel_margin_loss.ipynb #9b345c02
-_BLOCK = 1 << 22   # pairs per block
-
-def _np_pairs(x:np.ndarray, t:np.ndarray, start:int, stop:int):
-    "For rows start:stop: (z = 1 − x[j_k] + x[i] of shape (n, C, C), the active pairs, keep)."
-    keep, is_t = _np_target_mask(t[start:stop])
-    xb = x[start:stop]
-    u = np.take_along_axis(xb, np.where(keep, t[start:stop], 0), 1)
-    z = (1 - u)[:, :, None] + xb[:, None, :]
+def _np_pairwise_rows(x:np.ndarray, t:np.ndarray) -> np.ndarray:
+    "ℓ per row by the definition: every (listed target, other class) pair at once, an (N, C, C) array."
+    keep, is_t = _np_target_mask(t)
+    u = np.take_along_axis(x, np.where(keep, t, 0), 1)
+    z = (1 - u)[:, :, None] + x[:, None, :]
     with np.errstate(invalid='ignore'):
         active = keep[:, :, None] & ~is_t[:, None, :] & (z > 0)
-    return z, active, keep
-
-def _blocks(N:int, C:int):
-    step = max(1, _BLOCK // max(C * C, 1))
-    return [(s, min(s + step, N)) for s in range(0, N, step)]
+    return np.where(active, z, 0).sum((1, 2)) / x.shape[1]
 
 # %% ../../nbs/35_multilabel_margin_loss.ipynb #277902d9
+def _np_ranked(x:np.ndarray, t:np.ndarray, want_below:bool=False):
+    "Per listed target k: (c_k, S_k, b_k, counted_k); with `want_below`, also #counted thresholds below each other class's score."
+    N, C = x.shape
+    keep, is_t = _np_target_mask(t)
+    with np.errstate(invalid='ignore'):
+        b = np.take_along_axis(x, np.where(keep, t, 0), 1) - 1               # thresholds b_k = x[j_k] − 1
+        counted = keep & ~np.isnan(b)
+        v = np.concatenate([np.where(is_t | np.isnan(x), -np.inf, x),         # the other classes' scores a_i …
+                            np.where(counted, b, np.inf)], 1).astype(x.dtype, copy=False)   # … then the thresholds
+    order = np.argsort(v, axis=1, kind='stable')                              # stable: on a tie, a sorts before b
+    is_a = order < C
+    vs = np.take_along_axis(v, order, 1)
+    below = None
+    if want_below:
+        pre = np.cumsum(~is_a & (vs < np.inf), 1, dtype=np.int32)             # thresholds at or before each position
+        below = np.empty(v.shape, np.int32); np.put_along_axis(below, order, pre, 1)
+        below = np.where(is_t, 0, below[:, :C])
+    vs[~is_a] = 0
+    with np.errstate(invalid='ignore'):                                       # −∞ + ∞ only in suffixes no threshold reads
+        suf = np.cumsum(vs[:, ::-1], 1)[:, ::-1]                              # Σ of the scores at or after each position
+    S = np.empty_like(v); np.put_along_axis(S, order, suf, 1)
+    del suf, vs
+    cnt = np.cumsum(is_a[:, ::-1], 1, dtype=np.int32)[:, ::-1]
+    c = np.empty(v.shape, np.int32); np.put_along_axis(c, order, cnt, 1)
+    return c[:, C:], S[:, C:], b, counted, below
+
+def _np_rows(x:np.ndarray, t:np.ndarray) -> np.ndarray:
+    "ℓ per row, by the sorted form: Σ_k (S_k − c_k·b_k) / C over the counted thresholds with c_k > 0."
+    c, S, b, counted, _ = _np_ranked(x, t)
+    with np.errstate(invalid='ignore', over='ignore'):
+        terms = np.where(counted & (c > 0), S - c.astype(x.dtype) * b, 0).astype(x.dtype, copy=False)
+    return terms.sum(1) / np.asarray(x.shape[1], x.dtype)
+
+# %% ../../nbs/35_multilabel_margin_loss.ipynb #26d36a2c
 def multilabel_margin_loss(input:np.ndarray, # scores x: (), (C,) or (N, C)
                            target:np.ndarray, # int64 class indices, the input's shape, ended by -1: [3, 0, -1, -1]
                            size_average:bool|None=None, # deprecated (torch's legacy pair with `reduce`): use `reduction`
@@ -71,13 +98,7 @@ def multilabel_margin_loss(input:np.ndarray, # scores x: (), (C,) or (N, C)
                           ) -> np.ndarray:
     "Multi-label hinge loss, as torch's `multilabel_margin_loss`: ℓ = (1/C)·Σ_{j∈J} Σ_{i∉T} max(0, 1 − (x_j − x_i))."
     x, t, reduction, shape = _mlm_args('multilabel_margin_loss', 'numpy', input, target, size_average, reduce, reduction)
-    N, C = x.shape
-    loss = np.zeros(N, x.dtype)
-    for s, e in _blocks(N, C):
-        z, active, _ = _np_pairs(x, t, s, e)
-        loss[s:e] = np.where(active, z, 0).sum((1, 2))
-    loss /= C
-    return reduce_loss(loss.reshape(shape), reduction)
+    return reduce_loss(_np_rows(x, t).reshape(shape), reduction)
 
 # %% ../../nbs/35_multilabel_margin_loss.ipynb #e20a0dc3
 def multilabel_margin_loss_grad(input:np.ndarray, # scores x
@@ -92,14 +113,12 @@ def multilabel_margin_loss_grad(input:np.ndarray, # scores x
     x, t, reduction, shape = _mlm_args(fn, 'numpy', input, target, size_average, reduce, reduction)
     N, C = x.shape
     g = (reduce_grad(fn, grad_output, shape, x.dtype, reduction).reshape(-1) / C).astype(x.dtype, copy=False)   # ∂J/∂ℓₙ / C
-    grad = np.zeros_like(x)
-    for s, e in _blocks(N, C):
-        _, active, keep = _np_pairs(x, t, s, e)
-        a = active * g[s:e, None, None]
-        grad[s:e] += a.sum(1)                                                     # at each other class i
-        rows = np.broadcast_to(np.arange(s, e)[:, None], keep.shape)
-        np.add.at(grad, (rows[keep], t[s:e][keep]), -a.sum(2)[keep])              # at each listed true class j_k
-    return grad.reshape(np.shape(input))
+    c, _, _, counted, below = _np_ranked(x, t, want_below=True)
+    grad = below * g[:, None]                                                     # at each other class i
+    on = counted & (c > 0)
+    flat = (np.arange(N)[:, None] * C + np.where(on, t, 0))[on]
+    grad -= np.bincount(flat, weights=(c * g[:, None])[on], minlength=N * C).reshape(N, C)   # at each listed target j_k
+    return grad.astype(x.dtype, copy=False).reshape(np.shape(input))
 
 # %% ../../nbs/35_multilabel_margin_loss.ipynb #c1fb3cf1
 def multilabel_margin_loss_torch(input:torch.Tensor, target:torch.Tensor, size_average:bool|None=None,
@@ -109,11 +128,14 @@ def multilabel_margin_loss_torch(input:torch.Tensor, target:torch.Tensor, size_a
     N, C = x.shape
     keep = torch.cumprod((t != -1).to(torch.int8), 1).bool()
     is_t = torch.zeros(N, C + 1, dtype=torch.bool, device=x.device).scatter(1, torch.where(keep, t, C), True)[:, :C]
-    u = x.gather(1, torch.where(keep, t, 0))
-    z = (1 - u)[:, :, None] + x[:, None, :]
-    active = keep[:, :, None] & ~is_t[:, None, :] & (z > 0)
-    loss = torch.where(active, z, 0).sum((1, 2)) / C
-    return reduce_loss(loss.reshape(shape), reduction)
+    b = x.gather(1, torch.where(keep, t, 0)) - 1                                  # thresholds b_k = x[j_k] − 1
+    counted = keep & ~b.isnan()
+    a = torch.where(is_t | x.isnan(), -torch.inf, x).sort(1).values               # the other classes' scores, ascending
+    suf = torch.cat([a.flip(1).cumsum(1).flip(1), a.new_zeros(N, 1)], 1)         # Σ_{r ≥ p} a_(r); 0 past the end
+    pos = torch.searchsorted(a.detach(), torch.where(counted, b, torch.inf).detach(), right=True)   # first a_(r) > b_k
+    c = C - pos
+    terms = torch.where(counted & (c > 0), suf.gather(1, pos) - c * b, 0)
+    return reduce_loss((terms.sum(1) / C).reshape(shape), reduction)
 
 # %% ../../nbs/35_multilabel_margin_loss.ipynb #7c770d9d
 class MultiLabelMarginLoss(Criterion):
