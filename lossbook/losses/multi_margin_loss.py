@@ -56,8 +56,7 @@ def _mm_args(fn:str, kind:str, input, target, p, margin, weight, size_average, r
 # %% ../../nbs/34_multi_margin_loss.ipynb #ca1fef87
 def _np_violations(x:np.ndarray, t:np.ndarray, margin:float) -> np.ndarray:
     "max(0, margin − x[n, y_n] + x[n, i]) for i ≠ y_n, and 0 at i = y_n (and where z is not > 0, nan included)."
-    z = x - np.take_along_axis(x, t[:, None], 1)
-    z += margin
+    z = x + (margin - np.take_along_axis(x, t[:, None], 1))     # (m − x_y) + x_i: one pass, the kernel's order
     np.put_along_axis(z, t[:, None], 0, 1)                 # the true class: no term
     with np.errstate(invalid='ignore'): keep = z > 0       # torch: `if (z > 0)` — nan and 0 add nothing
     return np.where(keep, z, 0).astype(x.dtype, copy=False)
