@@ -6,7 +6,8 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = ['REGISTRY', 'LossInfo', 'losses', 'L1Loss', 'MSELoss', 'SmoothL1Loss', 'HuberLoss', 'NLLLoss', 'NLLLoss2d',
            'KLDivLoss', 'PoissonNLLLoss', 'GaussianNLLLoss', 'BCELoss', 'BCEWithLogitsLoss', 'MarginRankingLoss',
-           'HingeEmbeddingLoss', 'SoftMarginLoss']
+           'HingeEmbeddingLoss', 'SoftMarginLoss', 'MultiLabelSoftMarginLoss', 'MultiMarginLoss',
+           'MultiLabelMarginLoss']
 
 # %% ../nbs/92_package.ipynb #1dc9048a
 __doc__ = "lossbook: every PyTorch loss function, derived by hand, written in NumPy and in torch, and checked against torch.nn.functional. `lossbook.numpy`, `lossbook.torch`, the criterion classes `lossbook.<Name>Loss`, and the registry `lossbook.REGISTRY`."
@@ -25,6 +26,9 @@ from .losses.binary_cross_entropy_with_logits import BCEWithLogitsLoss
 from .losses.margin_ranking_loss import MarginRankingLoss
 from .losses.hinge_embedding_loss import HingeEmbeddingLoss
 from .losses.soft_margin_loss import SoftMarginLoss
+from .losses.multilabel_soft_margin_loss import MultiLabelSoftMarginLoss
+from .losses.multi_margin_loss import MultiMarginLoss
+from .losses.multilabel_margin_loss import MultiLabelMarginLoss
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/92_package.ipynb #b04896d0
@@ -43,4 +47,7 @@ _all_ = [
     'MarginRankingLoss',
     'HingeEmbeddingLoss',
     'SoftMarginLoss',
+    'MultiLabelSoftMarginLoss',
+    'MultiMarginLoss',
+    'MultiLabelMarginLoss',
 ]

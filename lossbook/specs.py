@@ -11,7 +11,7 @@ from .testing import (Spec, Draw, Namespaced, add_spec, sample_pointwise, input_
                               sample_counts, sample_gaussian)
 
 # %% auto #0
-__all__ = ['sample_ranking_kinks', 'sample_hinge', 'sample_soft_margin']
+__all__ = ['last_dim_weight', 'margin_bench_shape', 'sample_ranking_kinks', 'sample_hinge', 'sample_soft_margin']
 
 # %% ../nbs/02_specs.ipynb #69a72ff6
 add_spec(Spec('l1_loss', sample_pointwise, grid={'reduction': REDUCTIONS, 'weight': (None, input_shaped_weight)},
@@ -61,6 +61,67 @@ add_spec(Spec('nll_loss', sample_classes, ndims=(1, 4), shape_ok=lambda s: len(s
               bench_shape=class_bench_shape,
               grid={'reduction': REDUCTIONS, 'weight': (None, class_weight), 'ignore_index': (-100, 0)},
               invalid=_nll_invalid))
+
+# %% ../nbs/02_specs.ipynb #06960848
+from .testing import sample_logits, sample_multi_class, sample_multilabel
+
+def margin_bench_shape(n:int) -> tuple:
+    "The benchmark's shape for a multi-class margin loss: (1024, 1000) from 10⁶ elements up, else (n/64, 64)."
+    return (1024, 1000) if n >= 10**6 else (max(n // 64, 1), 64)
+
+last_dim_weight = Draw(lambda rng, a: rng.uniform(0.1, 3.0, np.shape(a['input'])[-1:]), 'last-dim weight')
+
+def _msm_invalid():
+    x23, y23 = np.zeros((2, 3)), np.ones((2, 3))
+    return [("a target that does not broadcast", (x23, np.ones((2, 4))), {}),
+            ("a weight of the wrong size", (x23, y23), {'weight': np.ones(4)}),
+            ("a 0-d input", (np.zeros(()), np.ones(())), {}),
+            ("a bool target", (x23, y23 > 0), {}),
+            ("integer input", (np.zeros((2, 3), np.int64), y23), {}),
+            ("unknown reduction", (x23, y23), {'reduction': 'avg'})]
+
+add_spec(Spec('multilabel_soft_margin_loss', sample_logits, ndims=(1, 3), shape_ok=lambda s: len(s) >= 1 and s[-1] >= 1,
+              bench_shape=margin_bench_shape, grid={'reduction': REDUCTIONS, 'weight': (None, last_dim_weight)},
+              invalid=_msm_invalid))
+
+# %% ../nbs/02_specs.ipynb #4c6a9c4b
+def _mm_invalid():
+    x23, y2 = np.zeros((2, 3)), np.array([0, 1])
+    return [("p = 3", (x23, y2), {'p': 3}),
+            ("class index out of range", (x23, np.array([0, 3])), {}),
+            ("negative class index", (x23, np.array([0, -1])), {}),
+            ("a weight of the wrong size", (x23, y2), {'weight': np.ones(4)}),
+            ("a 2-d weight", (x23, y2), {'weight': np.ones((1, 3))}),
+            ("a 3-d input", (np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64)), {}),
+            ("batch sizes that disagree", (x23, np.array([0, 1, 2])), {}),
+            ("a (N, 1) target", (x23, y2[:, None]), {}),
+            ("a uint8 target", (x23, y2.astype(np.uint8)), {}),
+            ("an empty class dimension", (np.zeros((2, 0)), y2), {}),
+            ("unknown reduction", (x23, y2), {'reduction': 'avg'})]
+
+def _nonempty_rows(s) -> bool:
+    "C ≥ 1 and N ≥ 1: torch 2.13's CPU kernels return uninitialised memory for an empty batch under 'mean' / 'sum'."
+    return len(s) >= 1 and s[-1] >= 1 and (len(s) == 1 or s[0] >= 1)
+
+add_spec(Spec('multi_margin_loss', sample_multi_class, ndims=(1, 2), shape_ok=_nonempty_rows,
+              bench_shape=margin_bench_shape,
+              grid={'reduction': REDUCTIONS, 'p': (1, 2), 'margin': (1.0, 0.5), 'weight': (None, class_weight)},
+              invalid=_mm_invalid))
+
+# %% ../nbs/02_specs.ipynb #9c113bb4
+def _mlm_invalid():
+    x23, y23 = np.zeros((2, 3)), np.array([[0, -1, 0], [2, 1, -1]])
+    return [("a target of another shape", (x23, np.zeros((2, 2), np.int64)), {}),
+            ("a class index out of range", (x23, np.array([[0, 3, -1], [0, -1, 0]])), {}),
+            ("an index below -1 after the padding", (x23, np.array([[0, -1, -2], [0, -1, 0]])), {}),
+            ("a 3-d input", (np.zeros((2, 2, 3)), np.zeros((2, 2, 3), np.int64)), {}),
+            ("a (1, C) target for a (C,) input", (x23[0], y23[:1]), {}),
+            ("a uint8 target", (x23, np.array([[0, 1, 2], [2, 1, 0]], np.uint8)), {}),
+            ("an empty class dimension", (np.zeros((2, 0)), np.zeros((2, 0), np.int64)), {}),
+            ("unknown reduction", (x23, y23), {'reduction': 'avg'})]
+
+add_spec(Spec('multilabel_margin_loss', sample_multilabel, ndims=(1, 2), shape_ok=_nonempty_rows,
+              bench_shape=margin_bench_shape, grid={'reduction': REDUCTIONS}, invalid=_mlm_invalid))
 
 # %% ../nbs/02_specs.ipynb #daba473e
 def sample_ranking_kinks(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):

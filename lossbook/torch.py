@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['l1_loss', 'mse_loss', 'smooth_l1_loss', 'huber_loss', 'nll_loss', 'kl_div', 'poisson_nll_loss', 'gaussian_nll_loss',
            'binary_cross_entropy', 'binary_cross_entropy_with_logits', 'margin_ranking_loss', 'hinge_embedding_loss',
-           'soft_margin_loss']
+           'soft_margin_loss', 'multilabel_soft_margin_loss', 'multi_margin_loss', 'multilabel_margin_loss']
 
 # %% ../nbs/91_torch.ipynb #a225b994
 from .losses.l1_loss import l1_loss_torch as l1_loss
@@ -21,6 +21,9 @@ from .losses.binary_cross_entropy_with_logits import binary_cross_entropy_with_l
 from .losses.margin_ranking_loss import margin_ranking_loss_torch as margin_ranking_loss
 from .losses.hinge_embedding_loss import hinge_embedding_loss_torch as hinge_embedding_loss
 from .losses.soft_margin_loss import soft_margin_loss_torch as soft_margin_loss
+from .losses.multilabel_soft_margin_loss import multilabel_soft_margin_loss_torch as multilabel_soft_margin_loss
+from .losses.multi_margin_loss import multi_margin_loss_torch as multi_margin_loss
+from .losses.multilabel_margin_loss import multilabel_margin_loss_torch as multilabel_margin_loss
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/91_torch.ipynb #e7a4764b
@@ -38,4 +41,7 @@ _all_ = [
     'margin_ranking_loss',
     'hinge_embedding_loss',
     'soft_margin_loss',
+    'multilabel_soft_margin_loss',
+    'multi_margin_loss',
+    'multilabel_margin_loss',
 ]
