@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['l1_loss', 'l1_loss_grad', 'mse_loss', 'mse_loss_grad', 'smooth_l1_loss', 'smooth_l1_loss_grad', 'huber_loss',
-           'huber_loss_grad', 'nll_loss', 'nll_loss_grad']
+           'huber_loss_grad', 'nll_loss', 'nll_loss_grad', 'cross_entropy', 'cross_entropy_grad']
 
 # %% ../nbs/90_numpy.ipynb #905a3b1c
 from .losses.l1_loss import l1_loss, l1_loss_grad
@@ -12,6 +12,7 @@ from .losses.mse_loss import mse_loss, mse_loss_grad
 from .losses.smooth_l1_loss import smooth_l1_loss, smooth_l1_loss_grad
 from .losses.huber_loss import huber_loss, huber_loss_grad
 from .losses.nll_loss import nll_loss, nll_loss_grad
+from .losses.cross_entropy import cross_entropy, cross_entropy_grad
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/90_numpy.ipynb #ced8cb13
@@ -21,4 +22,5 @@ _all_ = [
     'smooth_l1_loss', 'smooth_l1_loss_grad',
     'huber_loss', 'huber_loss_grad',
     'nll_loss', 'nll_loss_grad',
+    'cross_entropy', 'cross_entropy_grad',
 ]
