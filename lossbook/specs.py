@@ -80,6 +80,7 @@ def _ce_invalid():
             ("batch sizes that disagree", (x23, np.array([0, 1, 2])), {}),
             ("spatial sizes that disagree", (np.zeros((2, 3, 4)), np.zeros((2, 5), np.int64)), {}),
             ("a 0-d input", (np.zeros(()), np.array(0)), {}),
+            ("a 0-d input and a 0-d float target (torch: IndexError)", (np.zeros(()), np.zeros(())), {}),
             ("unknown reduction", (x23, np.array([0, 1])), {'reduction': 'avg'})]
 
 add_spec(Spec('cross_entropy', sample_classes, ndims=(1, 4), shape_ok=lambda s: len(s) >= 1 and n_classes(s) >= 1,
