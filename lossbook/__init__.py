@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 __all__ = ['REGISTRY', 'LossInfo', 'losses', 'L1Loss', 'MSELoss', 'SmoothL1Loss', 'HuberLoss', 'NLLLoss', 'NLLLoss2d',
            'KLDivLoss', 'PoissonNLLLoss', 'GaussianNLLLoss', 'BCELoss', 'BCEWithLogitsLoss', 'MarginRankingLoss',
            'HingeEmbeddingLoss', 'SoftMarginLoss', 'MultiLabelSoftMarginLoss', 'MultiMarginLoss',
-           'MultiLabelMarginLoss']
+           'MultiLabelMarginLoss', 'CrossEntropyLoss']
 
 # %% ../nbs/92_package.ipynb #1dc9048a
 __doc__ = "lossbook: every PyTorch loss function, derived by hand, written in NumPy and in torch, and checked against torch.nn.functional. `lossbook.numpy`, `lossbook.torch`, the criterion classes `lossbook.<Name>Loss`, and the registry `lossbook.REGISTRY`."
@@ -29,6 +29,7 @@ from .losses.soft_margin_loss import SoftMarginLoss
 from .losses.multilabel_soft_margin_loss import MultiLabelSoftMarginLoss
 from .losses.multi_margin_loss import MultiMarginLoss
 from .losses.multilabel_margin_loss import MultiLabelMarginLoss
+from .losses.cross_entropy import CrossEntropyLoss
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/92_package.ipynb #b04896d0
@@ -50,4 +51,5 @@ _all_ = [
     'MultiLabelSoftMarginLoss',
     'MultiMarginLoss',
     'MultiLabelMarginLoss',
+    'CrossEntropyLoss',
 ]

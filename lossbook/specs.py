@@ -62,6 +62,35 @@ add_spec(Spec('nll_loss', sample_classes, ndims=(1, 4), shape_ok=lambda s: len(s
               grid={'reduction': REDUCTIONS, 'weight': (None, class_weight), 'ignore_index': (-100, 0)},
               invalid=_nll_invalid))
 
+# %% ../nbs/02_specs.ipynb #7ef4e511
+def _ce_invalid():
+    x23, p23 = np.zeros((2, 3)), np.full((2, 3), 1 / 3)
+    return [("class index out of range", (x23, np.array([0, 3])), {}),
+            ("negative class index", (x23, np.array([0, -2])), {}),
+            ("float class indices", (x23, np.array([0., 1.])), {}),
+            ("an int32 target", (x23, np.array([0, 1], np.int32)), {}),
+            ("an integer target of the input's shape (read as probabilities)", (x23, np.zeros((2, 3), np.int64)), {}),
+            ("a probability target of the wrong shape", (x23, np.full((2, 4), 0.25)), {}),
+            ("weight of the wrong length", (x23, np.array([0, 1])), {'weight': np.ones(4)}),
+            ("weight of the wrong length, probability target", (x23, p23), {'weight': np.ones(4)}),
+            ("a 2-d weight", (x23, np.array([0, 1])), {'weight': np.ones((1, 3))}),
+            ("a 2-d weight, probability target", (x23, p23), {'weight': np.ones((1, 3))}),
+            ("label_smoothing above 1", (x23, np.array([0, 1])), {'label_smoothing': 1.5}),
+            ("label_smoothing above 1, probability target", (x23, p23), {'label_smoothing': 1.5}),
+            ("ignore_index inside [0, C) with a probability target", (x23, p23), {'ignore_index': 0}),
+            ("batch sizes that disagree", (x23, np.array([0, 1, 2])), {}),
+            ("spatial sizes that disagree", (np.zeros((2, 3, 4)), np.zeros((2, 5), np.int64)), {}),
+            ("a 0-d input", (np.zeros(()), np.array(0)), {}),
+            ("a 0-d input and a 0-d float target (torch: IndexError)", (np.zeros(()), np.zeros(())), {}),
+            ("unknown reduction", (x23, np.array([0, 1])), {'reduction': 'avg'})]
+
+add_spec(Spec('cross_entropy', sample_classes, ndims=(1, 4), shape_ok=lambda s: len(s) >= 1 and n_classes(s) >= 1,
+              bench_shape=class_bench_shape, variants={'target': ('index', 'probs')},
+              valid=lambda c: not (c.get('target') == 'probs' and c.get('ignore_index', -100) >= 0),   # torch: ignore_index < 0 only
+              grid={'reduction': REDUCTIONS, 'weight': (None, class_weight), 'ignore_index': (-100, 1),
+                    'label_smoothing': (0.0, 0.2)},
+              invalid=_ce_invalid))
+
 # %% ../nbs/02_specs.ipynb #06960848
 from .testing import sample_logits, sample_multi_class, sample_multilabel
 

@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['l1_loss', 'mse_loss', 'smooth_l1_loss', 'huber_loss', 'nll_loss', 'kl_div', 'poisson_nll_loss', 'gaussian_nll_loss',
            'binary_cross_entropy', 'binary_cross_entropy_with_logits', 'margin_ranking_loss', 'hinge_embedding_loss',
-           'soft_margin_loss', 'multilabel_soft_margin_loss', 'multi_margin_loss', 'multilabel_margin_loss']
+           'soft_margin_loss', 'multilabel_soft_margin_loss', 'multi_margin_loss', 'multilabel_margin_loss',
+           'cross_entropy']
 
 # %% ../nbs/91_torch.ipynb #a225b994
 from .losses.l1_loss import l1_loss_torch as l1_loss
@@ -24,6 +25,7 @@ from .losses.soft_margin_loss import soft_margin_loss_torch as soft_margin_loss
 from .losses.multilabel_soft_margin_loss import multilabel_soft_margin_loss_torch as multilabel_soft_margin_loss
 from .losses.multi_margin_loss import multi_margin_loss_torch as multi_margin_loss
 from .losses.multilabel_margin_loss import multilabel_margin_loss_torch as multilabel_margin_loss
+from .losses.cross_entropy import cross_entropy_torch as cross_entropy
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/91_torch.ipynb #e7a4764b
@@ -44,4 +46,5 @@ _all_ = [
     'multilabel_soft_margin_loss',
     'multi_margin_loss',
     'multilabel_margin_loss',
+    'cross_entropy',
 ]
