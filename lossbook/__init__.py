@@ -5,9 +5,9 @@ __version__ = "0.1.0"
 
 # %% auto #0
 __all__ = ['REGISTRY', 'LossInfo', 'losses', 'L1Loss', 'MSELoss', 'SmoothL1Loss', 'HuberLoss', 'NLLLoss', 'NLLLoss2d',
-           'KLDivLoss', 'PoissonNLLLoss', 'GaussianNLLLoss', 'BCELoss', 'BCEWithLogitsLoss', 'MarginRankingLoss',
-           'HingeEmbeddingLoss', 'SoftMarginLoss', 'MultiLabelSoftMarginLoss', 'MultiMarginLoss',
-           'MultiLabelMarginLoss', 'CrossEntropyLoss']
+           'CrossEntropyLoss', 'BCELoss', 'BCEWithLogitsLoss', 'KLDivLoss', 'PoissonNLLLoss', 'GaussianNLLLoss',
+           'MarginRankingLoss', 'HingeEmbeddingLoss', 'SoftMarginLoss', 'MultiLabelSoftMarginLoss', 'MultiMarginLoss',
+           'MultiLabelMarginLoss']
 
 # %% ../nbs/92_package.ipynb #1dc9048a
 __doc__ = "lossbook: every PyTorch loss function, derived by hand, written in NumPy and in torch, and checked against torch.nn.functional. `lossbook.numpy`, `lossbook.torch`, the criterion classes `lossbook.<Name>Loss`, and the registry `lossbook.REGISTRY`."
@@ -18,18 +18,18 @@ from .losses.mse_loss import MSELoss
 from .losses.smooth_l1_loss import SmoothL1Loss
 from .losses.huber_loss import HuberLoss
 from .losses.nll_loss import NLLLoss, NLLLoss2d
+from .losses.cross_entropy import CrossEntropyLoss
+from .losses.binary_cross_entropy import BCELoss
+from .losses.binary_cross_entropy_with_logits import BCEWithLogitsLoss
 from .losses.kl_div import KLDivLoss
 from .losses.poisson_nll_loss import PoissonNLLLoss
 from .losses.gaussian_nll_loss import GaussianNLLLoss
-from .losses.binary_cross_entropy import BCELoss
-from .losses.binary_cross_entropy_with_logits import BCEWithLogitsLoss
 from .losses.margin_ranking_loss import MarginRankingLoss
 from .losses.hinge_embedding_loss import HingeEmbeddingLoss
 from .losses.soft_margin_loss import SoftMarginLoss
 from .losses.multilabel_soft_margin_loss import MultiLabelSoftMarginLoss
 from .losses.multi_margin_loss import MultiMarginLoss
 from .losses.multilabel_margin_loss import MultiLabelMarginLoss
-from .losses.cross_entropy import CrossEntropyLoss
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/92_package.ipynb #b04896d0
@@ -40,16 +40,16 @@ _all_ = [
     'SmoothL1Loss',
     'HuberLoss',
     'NLLLoss', 'NLLLoss2d',
+    'CrossEntropyLoss',
+    'BCELoss',
+    'BCEWithLogitsLoss',
     'KLDivLoss',
     'PoissonNLLLoss',
     'GaussianNLLLoss',
-    'BCELoss',
-    'BCEWithLogitsLoss',
     'MarginRankingLoss',
     'HingeEmbeddingLoss',
     'SoftMarginLoss',
     'MultiLabelSoftMarginLoss',
     'MultiMarginLoss',
     'MultiLabelMarginLoss',
-    'CrossEntropyLoss',
 ]

@@ -477,7 +477,7 @@ class LossInfo:
     "Everything lossbook knows about one loss."
     name: str                 # registry name; the functional name in torch.nn.functional, e.g. 'l1_loss'
     criterion: type           # lossbook's criterion class, e.g. L1Loss
-    family: str               # 'regression' | 'classification' | 'margin' | 'embedding' | 'sequence'
+    family: str               # 'regression' | 'classification' | 'likelihood' | 'margin' | 'embedding' | 'sequence'
     zh: str                   # 中文名
     numpy: Callable           # lossbook.numpy.<name>
     numpy_grad: Callable      # lossbook.numpy.<name>_grad

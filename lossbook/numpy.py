@@ -4,13 +4,13 @@
 
 # %% auto #0
 __all__ = ['l1_loss', 'l1_loss_grad', 'mse_loss', 'mse_loss_grad', 'smooth_l1_loss', 'smooth_l1_loss_grad', 'huber_loss',
-           'huber_loss_grad', 'nll_loss', 'nll_loss_grad', 'kl_div', 'kl_div_grad', 'poisson_nll_loss',
-           'poisson_nll_loss_grad', 'gaussian_nll_loss', 'gaussian_nll_loss_grad', 'binary_cross_entropy',
-           'binary_cross_entropy_grad', 'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_grad',
-           'margin_ranking_loss', 'margin_ranking_loss_grad', 'hinge_embedding_loss', 'hinge_embedding_loss_grad',
-           'soft_margin_loss', 'soft_margin_loss_grad', 'multilabel_soft_margin_loss',
-           'multilabel_soft_margin_loss_grad', 'multi_margin_loss', 'multi_margin_loss_grad', 'multilabel_margin_loss',
-           'multilabel_margin_loss_grad', 'cross_entropy', 'cross_entropy_grad']
+           'huber_loss_grad', 'nll_loss', 'nll_loss_grad', 'cross_entropy', 'cross_entropy_grad',
+           'binary_cross_entropy', 'binary_cross_entropy_grad', 'binary_cross_entropy_with_logits',
+           'binary_cross_entropy_with_logits_grad', 'kl_div', 'kl_div_grad', 'poisson_nll_loss',
+           'poisson_nll_loss_grad', 'gaussian_nll_loss', 'gaussian_nll_loss_grad', 'margin_ranking_loss',
+           'margin_ranking_loss_grad', 'hinge_embedding_loss', 'hinge_embedding_loss_grad', 'soft_margin_loss',
+           'soft_margin_loss_grad', 'multilabel_soft_margin_loss', 'multilabel_soft_margin_loss_grad',
+           'multi_margin_loss', 'multi_margin_loss_grad', 'multilabel_margin_loss', 'multilabel_margin_loss_grad']
 
 # %% ../nbs/90_numpy.ipynb #905a3b1c
 from .losses.l1_loss import l1_loss, l1_loss_grad
@@ -18,18 +18,18 @@ from .losses.mse_loss import mse_loss, mse_loss_grad
 from .losses.smooth_l1_loss import smooth_l1_loss, smooth_l1_loss_grad
 from .losses.huber_loss import huber_loss, huber_loss_grad
 from .losses.nll_loss import nll_loss, nll_loss_grad
+from .losses.cross_entropy import cross_entropy, cross_entropy_grad
+from .losses.binary_cross_entropy import binary_cross_entropy, binary_cross_entropy_grad
+from .losses.binary_cross_entropy_with_logits import binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_grad
 from .losses.kl_div import kl_div, kl_div_grad
 from .losses.poisson_nll_loss import poisson_nll_loss, poisson_nll_loss_grad
 from .losses.gaussian_nll_loss import gaussian_nll_loss, gaussian_nll_loss_grad
-from .losses.binary_cross_entropy import binary_cross_entropy, binary_cross_entropy_grad
-from .losses.binary_cross_entropy_with_logits import binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_grad
 from .losses.margin_ranking_loss import margin_ranking_loss, margin_ranking_loss_grad
 from .losses.hinge_embedding_loss import hinge_embedding_loss, hinge_embedding_loss_grad
 from .losses.soft_margin_loss import soft_margin_loss, soft_margin_loss_grad
 from .losses.multilabel_soft_margin_loss import multilabel_soft_margin_loss, multilabel_soft_margin_loss_grad
 from .losses.multi_margin_loss import multi_margin_loss, multi_margin_loss_grad
 from .losses.multilabel_margin_loss import multilabel_margin_loss, multilabel_margin_loss_grad
-from .losses.cross_entropy import cross_entropy, cross_entropy_grad
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/90_numpy.ipynb #ced8cb13
@@ -39,16 +39,16 @@ _all_ = [
     'smooth_l1_loss', 'smooth_l1_loss_grad',
     'huber_loss', 'huber_loss_grad',
     'nll_loss', 'nll_loss_grad',
+    'cross_entropy', 'cross_entropy_grad',
+    'binary_cross_entropy', 'binary_cross_entropy_grad',
+    'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_grad',
     'kl_div', 'kl_div_grad',
     'poisson_nll_loss', 'poisson_nll_loss_grad',
     'gaussian_nll_loss', 'gaussian_nll_loss_grad',
-    'binary_cross_entropy', 'binary_cross_entropy_grad',
-    'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_grad',
     'margin_ranking_loss', 'margin_ranking_loss_grad',
     'hinge_embedding_loss', 'hinge_embedding_loss_grad',
     'soft_margin_loss', 'soft_margin_loss_grad',
     'multilabel_soft_margin_loss', 'multilabel_soft_margin_loss_grad',
     'multi_margin_loss', 'multi_margin_loss_grad',
     'multilabel_margin_loss', 'multilabel_margin_loss_grad',
-    'cross_entropy', 'cross_entropy_grad',
 ]

@@ -11,7 +11,7 @@ from .testing import (Spec, Draw, Namespaced, add_spec, sample_pointwise, input_
                               sample_counts, sample_gaussian)
 
 # %% auto #0
-__all__ = ['last_dim_weight', 'margin_bench_shape', 'sample_ranking_kinks', 'sample_hinge', 'sample_soft_margin']
+__all__ = ['last_dim_weight', 'sample_ranking_kinks', 'sample_hinge', 'sample_soft_margin', 'margin_bench_shape']
 
 # %% ../nbs/02_specs.ipynb #69a72ff6
 add_spec(Spec('l1_loss', sample_pointwise, grid={'reduction': REDUCTIONS, 'weight': (None, input_shaped_weight)},
@@ -91,66 +91,100 @@ add_spec(Spec('cross_entropy', sample_classes, ndims=(1, 4), shape_ok=lambda s: 
                     'label_smoothing': (0.0, 0.2)},
               invalid=_ce_invalid))
 
-# %% ../nbs/02_specs.ipynb #06960848
-from .testing import sample_logits, sample_multi_class, sample_multilabel
+# %% ../nbs/02_specs.ipynb #f133cae6
+from .testing import sample_probabilities
 
-def margin_bench_shape(n:int) -> tuple:
-    "The benchmark's shape for a multi-class margin loss: (1024, 1000) from 10⁶ elements up, else (n/64, 64)."
-    return (1024, 1000) if n >= 10**6 else (max(n // 64, 1), 64)
+def _probabilities(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`sample_probabilities`, with 0-d results as 0-d arrays."
+    (x, y), kw = sample_probabilities(rng, shape, scale, choices)
+    return (np.asarray(x), np.asarray(y)), kw
 
-last_dim_weight = Draw(lambda rng, a: rng.uniform(0.1, 3.0, np.shape(a['input'])[-1:]), 'last-dim weight')
+def _bce_invalid():
+    x23 = np.full((2, 3), 0.5)
+    return [("an input above 1", (np.array([1.5]), np.array([1.])), {}),
+            ("a negative input", (np.array([-0.1, 0.5]), np.array([1., 0.])), {}),
+            ("a nan input", (np.array([np.nan]), np.array([1.])), {}),
+            ("a target above 1", (np.array([0.5]), np.array([2.])), {}),
+            ("a target of another shape", (np.full((2, 1), .5), np.full(2, .5)), {}),
+            ("a weight that does not broadcast", (x23, x23), {'weight': np.ones(2)}),
+            ("a weight that grows the input", (x23[0], x23[0]), {'weight': np.ones((2, 3))}),
+            ("float32 input, float64 target", (x23.astype(np.float32), x23), {}),
+            ("integer input", (np.zeros(3, np.int64), np.zeros(3, np.int64)), {}),
+            ("unknown reduction", (x23, x23), {'reduction': 'avg'})]
 
-def _msm_invalid():
+add_spec(Spec('binary_cross_entropy', _probabilities, grid={'reduction': REDUCTIONS, 'weight': (None, input_shaped_weight)},
+              invalid=_bce_invalid))
+
+# %% ../nbs/02_specs.ipynb #4c584ca8
+from .testing import sample_logits
+
+_last_dim = Draw(lambda rng, a: rng.uniform(0.1, 3.0, np.shape(a['input'])[-1:]), 'last-dim pos_weight')
+
+def _bcel_invalid():
+    x23 = np.zeros((2, 3))
+    return [("a target of another shape", (np.zeros((2, 1)), np.zeros(2)), {}),
+            ("pos_weight of the batch's length, not the classes'", (x23, x23), {'pos_weight': np.ones(2)}),
+            ("a weight that does not broadcast", (x23, x23), {'weight': np.ones(2)}),
+            ("a pos_weight that grows the input", (x23[0], x23[0]), {'pos_weight': np.ones((2, 3))}),
+            ("an integer target", (x23, np.zeros((2, 3), np.int64)), {}),
+            ("a bool target", (x23, np.zeros((2, 3), bool)), {}),
+            ("integer input", (np.zeros(3, np.int64), np.zeros(3)), {}),
+            ("unknown reduction", (x23, x23), {'reduction': 'avg'})]
+
+add_spec(Spec('binary_cross_entropy_with_logits', sample_logits, ndims=(1, 3), shape_ok=lambda s: len(s) >= 1 and s[-1] >= 1,
+              grid={'reduction': REDUCTIONS, 'weight': (None, input_shaped_weight), 'pos_weight': (None, _last_dim)},
+              invalid=_bcel_invalid))
+
+# %% ../nbs/02_specs.ipynb #fe7ab2c4
+from .testing import sample_log_probs
+
+def _kl_div_invalid():
+    x23, y23 = np.zeros((2, 3)), np.full((2, 3), 0.5)
+    return [("unknown reduction", (x23, y23), {'reduction': 'avg'}),
+            ("shapes that do not broadcast", (x23, np.ones(4)), {}),
+            ("integer input", (np.arange(3), np.ones(3)), {}),
+            ("integer target", (np.zeros(3), np.arange(3)), {}),
+            ("bool input", (np.array([True, False]), np.ones(2)), {}),
+            ("complex input", (np.zeros(2, np.complex128), np.ones(2)), {}),
+            ("log_target not a bool", (x23, y23), {'log_target': 1}),
+            ("a list as target", (x23, [[0.5] * 3] * 2), {}),
+            ("None as target", (x23, None), {})]
+
+add_spec(Spec('kl_div', sample_log_probs, grid={'reduction': REDUCTIONS + ('batchmean',), 'log_target': (False, True)},
+              invalid=_kl_div_invalid, bench_shape=class_bench_shape, extremes=True))
+
+# %% ../nbs/02_specs.ipynb #f956dae5
+def _poisson_invalid():
     x23, y23 = np.zeros((2, 3)), np.ones((2, 3))
-    return [("a target that does not broadcast", (x23, np.ones((2, 4))), {}),
-            ("a weight of the wrong size", (x23, y23), {'weight': np.ones(4)}),
-            ("a 0-d input", (np.zeros(()), np.ones(())), {}),
-            ("a bool target", (x23, y23 > 0), {}),
-            ("integer input", (np.zeros((2, 3), np.int64), y23), {}),
-            ("unknown reduction", (x23, y23), {'reduction': 'avg'})]
+    return [("unknown reduction", (x23, y23), {'reduction': 'avg'}),
+            ("reduction='elementwise_mean' (poisson_nll_loss refuses it)", (x23, y23), {'reduction': 'elementwise_mean'}),
+            ("shapes that do not broadcast", (x23, np.ones(4)), {}),
+            ("None as target", (x23, None), {}),
+            ("a list as target", (x23, [1., 1., 1.]), {})]
 
-add_spec(Spec('multilabel_soft_margin_loss', sample_logits, ndims=(1, 3), shape_ok=lambda s: len(s) >= 1 and s[-1] >= 1,
-              bench_shape=margin_bench_shape, grid={'reduction': REDUCTIONS, 'weight': (None, last_dim_weight)},
-              invalid=_msm_invalid))
+add_spec(Spec('poisson_nll_loss', sample_counts,
+              grid={'reduction': REDUCTIONS, 'log_input': (True, False), 'full': (False, True)},
+              invalid=_poisson_invalid))
 
-# %% ../nbs/02_specs.ipynb #4c6a9c4b
-def _mm_invalid():
-    x23, y2 = np.zeros((2, 3)), np.array([0, 1])
-    return [("p = 3", (x23, y2), {'p': 3}),
-            ("class index out of range", (x23, np.array([0, 3])), {}),
-            ("negative class index", (x23, np.array([0, -1])), {}),
-            ("a weight of the wrong size", (x23, y2), {'weight': np.ones(4)}),
-            ("a 2-d weight", (x23, y2), {'weight': np.ones((1, 3))}),
-            ("a 3-d input", (np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64)), {}),
-            ("batch sizes that disagree", (x23, np.array([0, 1, 2])), {}),
-            ("a (N, 1) target", (x23, y2[:, None]), {}),
-            ("a uint8 target", (x23, y2.astype(np.uint8)), {}),
-            ("an empty class dimension", (np.zeros((2, 0)), y2), {}),
-            ("unknown reduction", (x23, y2), {'reduction': 'avg'})]
+# %% ../nbs/02_specs.ipynb #2fa85e76
+def _gaussian_invalid():
+    x23, y23, v23 = np.zeros((2, 3)), np.ones((2, 3)), np.ones((2, 3))
+    return [("a negative var", (x23, y23, -v23), {}),
+            ("a negative float var", (x23, y23, -1.0), {}),
+            ("var of a shape that does not fit: (3,) for (2, 3)", (x23, y23, np.ones(3)), {}),
+            ("var with two unit dimensions: (1, 1) for (2, 3)", (x23, y23, np.ones((1, 1))), {}),
+            ("a 0-d var with a 2-d input", (x23, y23, np.array(2.0)), {}),
+            ("var with an extra dimension: (2, 3, 1)", (x23, y23, np.ones((2, 3, 1))), {}),
+            ("unknown reduction", (x23, y23, v23), {'reduction': 'avg'}),
+            ("reduction='elementwise_mean'", (x23, y23, v23), {'reduction': 'elementwise_mean'}),
+            ("an int var", (x23, y23, 1), {}),
+            ("an integer var tensor", (x23, y23, np.ones((2, 3), np.int64)), {}),
+            ("a target that does not broadcast", (x23, np.ones(4), v23), {}),
+            ("var (0, 1): passes the size rule, fails to broadcast", (x23, y23, np.ones((0, 1))), {})]
 
-def _nonempty_rows(s) -> bool:
-    "C ≥ 1 and N ≥ 1: torch 2.13's CPU kernels return uninitialised memory for an empty batch under 'mean' / 'sum'."
-    return len(s) >= 1 and s[-1] >= 1 and (len(s) == 1 or s[0] >= 1)
-
-add_spec(Spec('multi_margin_loss', sample_multi_class, ndims=(1, 2), shape_ok=_nonempty_rows,
-              bench_shape=margin_bench_shape,
-              grid={'reduction': REDUCTIONS, 'p': (1, 2), 'margin': (1.0, 0.5), 'weight': (None, class_weight)},
-              invalid=_mm_invalid))
-
-# %% ../nbs/02_specs.ipynb #9c113bb4
-def _mlm_invalid():
-    x23, y23 = np.zeros((2, 3)), np.array([[0, -1, 0], [2, 1, -1]])
-    return [("a target of another shape", (x23, np.zeros((2, 2), np.int64)), {}),
-            ("a class index out of range", (x23, np.array([[0, 3, -1], [0, -1, 0]])), {}),
-            ("an index below -1 after the padding", (x23, np.array([[0, -1, -2], [0, -1, 0]])), {}),
-            ("a 3-d input", (np.zeros((2, 2, 3)), np.zeros((2, 2, 3), np.int64)), {}),
-            ("a (1, C) target for a (C,) input", (x23[0], y23[:1]), {}),
-            ("a uint8 target", (x23, np.array([[0, 1, 2], [2, 1, 0]], np.uint8)), {}),
-            ("an empty class dimension", (np.zeros((2, 0)), np.zeros((2, 0), np.int64)), {}),
-            ("unknown reduction", (x23, y23), {'reduction': 'avg'})]
-
-add_spec(Spec('multilabel_margin_loss', sample_multilabel, ndims=(1, 2), shape_ok=_nonempty_rows,
-              bench_shape=margin_bench_shape, grid={'reduction': REDUCTIONS}, invalid=_mlm_invalid))
+add_spec(Spec('gaussian_nll_loss', sample_gaussian, ndims=(2, 3), variants={'var': ('full', 'last1', 'dropped', 'float')},
+              grid={'reduction': REDUCTIONS, 'full': (False, True)}, invalid=_gaussian_invalid,
+              bench_shape=lambda n: (max(n // 8, 1), 8)))
 
 # %% ../nbs/02_specs.ipynb #daba473e
 def sample_ranking_kinks(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
@@ -216,97 +250,63 @@ def _soft_margin_invalid():
 add_spec(Spec('soft_margin_loss', sample_soft_margin, grid={'reduction': REDUCTIONS},
               variants={'labels': ('signs', 'any')}, invalid=_soft_margin_invalid))
 
-# %% ../nbs/02_specs.ipynb #f133cae6
-from .testing import sample_probabilities
+# %% ../nbs/02_specs.ipynb #06960848
+from .testing import sample_logits, sample_multi_class, sample_multilabel
 
-def _probabilities(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
-    "`sample_probabilities`, with 0-d results as 0-d arrays."
-    (x, y), kw = sample_probabilities(rng, shape, scale, choices)
-    return (np.asarray(x), np.asarray(y)), kw
+def margin_bench_shape(n:int) -> tuple:
+    "The benchmark's shape for a multi-class margin loss: (1024, 1000) from 10⁶ elements up, else (n/64, 64)."
+    return (1024, 1000) if n >= 10**6 else (max(n // 64, 1), 64)
 
-def _bce_invalid():
-    x23 = np.full((2, 3), 0.5)
-    return [("an input above 1", (np.array([1.5]), np.array([1.])), {}),
-            ("a negative input", (np.array([-0.1, 0.5]), np.array([1., 0.])), {}),
-            ("a nan input", (np.array([np.nan]), np.array([1.])), {}),
-            ("a target above 1", (np.array([0.5]), np.array([2.])), {}),
-            ("a target of another shape", (np.full((2, 1), .5), np.full(2, .5)), {}),
-            ("a weight that does not broadcast", (x23, x23), {'weight': np.ones(2)}),
-            ("a weight that grows the input", (x23[0], x23[0]), {'weight': np.ones((2, 3))}),
-            ("float32 input, float64 target", (x23.astype(np.float32), x23), {}),
-            ("integer input", (np.zeros(3, np.int64), np.zeros(3, np.int64)), {}),
-            ("unknown reduction", (x23, x23), {'reduction': 'avg'})]
+last_dim_weight = Draw(lambda rng, a: rng.uniform(0.1, 3.0, np.shape(a['input'])[-1:]), 'last-dim weight')
 
-add_spec(Spec('binary_cross_entropy', _probabilities, grid={'reduction': REDUCTIONS, 'weight': (None, input_shaped_weight)},
-              invalid=_bce_invalid))
-
-# %% ../nbs/02_specs.ipynb #4c584ca8
-from .testing import sample_logits
-
-_last_dim = Draw(lambda rng, a: rng.uniform(0.1, 3.0, np.shape(a['input'])[-1:]), 'last-dim pos_weight')
-
-def _bcel_invalid():
-    x23 = np.zeros((2, 3))
-    return [("a target of another shape", (np.zeros((2, 1)), np.zeros(2)), {}),
-            ("pos_weight of the batch's length, not the classes'", (x23, x23), {'pos_weight': np.ones(2)}),
-            ("a weight that does not broadcast", (x23, x23), {'weight': np.ones(2)}),
-            ("a pos_weight that grows the input", (x23[0], x23[0]), {'pos_weight': np.ones((2, 3))}),
-            ("an integer target", (x23, np.zeros((2, 3), np.int64)), {}),
-            ("a bool target", (x23, np.zeros((2, 3), bool)), {}),
-            ("integer input", (np.zeros(3, np.int64), np.zeros(3)), {}),
-            ("unknown reduction", (x23, x23), {'reduction': 'avg'})]
-
-add_spec(Spec('binary_cross_entropy_with_logits', sample_logits, ndims=(1, 3), shape_ok=lambda s: len(s) >= 1 and s[-1] >= 1,
-              grid={'reduction': REDUCTIONS, 'weight': (None, input_shaped_weight), 'pos_weight': (None, _last_dim)},
-              invalid=_bcel_invalid))
-
-# %% ../nbs/02_specs.ipynb #f956dae5
-def _poisson_invalid():
+def _msm_invalid():
     x23, y23 = np.zeros((2, 3)), np.ones((2, 3))
-    return [("unknown reduction", (x23, y23), {'reduction': 'avg'}),
-            ("reduction='elementwise_mean' (poisson_nll_loss refuses it)", (x23, y23), {'reduction': 'elementwise_mean'}),
-            ("shapes that do not broadcast", (x23, np.ones(4)), {}),
-            ("None as target", (x23, None), {}),
-            ("a list as target", (x23, [1., 1., 1.]), {})]
+    return [("a target that does not broadcast", (x23, np.ones((2, 4))), {}),
+            ("a weight of the wrong size", (x23, y23), {'weight': np.ones(4)}),
+            ("a 0-d input", (np.zeros(()), np.ones(())), {}),
+            ("a bool target", (x23, y23 > 0), {}),
+            ("integer input", (np.zeros((2, 3), np.int64), y23), {}),
+            ("unknown reduction", (x23, y23), {'reduction': 'avg'})]
 
-add_spec(Spec('poisson_nll_loss', sample_counts,
-              grid={'reduction': REDUCTIONS, 'log_input': (True, False), 'full': (False, True)},
-              invalid=_poisson_invalid))
+add_spec(Spec('multilabel_soft_margin_loss', sample_logits, ndims=(1, 3), shape_ok=lambda s: len(s) >= 1 and s[-1] >= 1,
+              bench_shape=margin_bench_shape, grid={'reduction': REDUCTIONS, 'weight': (None, last_dim_weight)},
+              invalid=_msm_invalid))
 
-# %% ../nbs/02_specs.ipynb #2fa85e76
-def _gaussian_invalid():
-    x23, y23, v23 = np.zeros((2, 3)), np.ones((2, 3)), np.ones((2, 3))
-    return [("a negative var", (x23, y23, -v23), {}),
-            ("a negative float var", (x23, y23, -1.0), {}),
-            ("var of a shape that does not fit: (3,) for (2, 3)", (x23, y23, np.ones(3)), {}),
-            ("var with two unit dimensions: (1, 1) for (2, 3)", (x23, y23, np.ones((1, 1))), {}),
-            ("a 0-d var with a 2-d input", (x23, y23, np.array(2.0)), {}),
-            ("var with an extra dimension: (2, 3, 1)", (x23, y23, np.ones((2, 3, 1))), {}),
-            ("unknown reduction", (x23, y23, v23), {'reduction': 'avg'}),
-            ("reduction='elementwise_mean'", (x23, y23, v23), {'reduction': 'elementwise_mean'}),
-            ("an int var", (x23, y23, 1), {}),
-            ("an integer var tensor", (x23, y23, np.ones((2, 3), np.int64)), {}),
-            ("a target that does not broadcast", (x23, np.ones(4), v23), {}),
-            ("var (0, 1): passes the size rule, fails to broadcast", (x23, y23, np.ones((0, 1))), {})]
+# %% ../nbs/02_specs.ipynb #4c6a9c4b
+def _mm_invalid():
+    x23, y2 = np.zeros((2, 3)), np.array([0, 1])
+    return [("p = 3", (x23, y2), {'p': 3}),
+            ("class index out of range", (x23, np.array([0, 3])), {}),
+            ("negative class index", (x23, np.array([0, -1])), {}),
+            ("a weight of the wrong size", (x23, y2), {'weight': np.ones(4)}),
+            ("a 2-d weight", (x23, y2), {'weight': np.ones((1, 3))}),
+            ("a 3-d input", (np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64)), {}),
+            ("batch sizes that disagree", (x23, np.array([0, 1, 2])), {}),
+            ("a (N, 1) target", (x23, y2[:, None]), {}),
+            ("a uint8 target", (x23, y2.astype(np.uint8)), {}),
+            ("an empty class dimension", (np.zeros((2, 0)), y2), {}),
+            ("unknown reduction", (x23, y2), {'reduction': 'avg'})]
 
-add_spec(Spec('gaussian_nll_loss', sample_gaussian, ndims=(2, 3), variants={'var': ('full', 'last1', 'dropped', 'float')},
-              grid={'reduction': REDUCTIONS, 'full': (False, True)}, invalid=_gaussian_invalid,
-              bench_shape=lambda n: (max(n // 8, 1), 8)))
+def _nonempty_rows(s) -> bool:
+    "C ≥ 1 and N ≥ 1: torch 2.13's CPU kernels return uninitialised memory for an empty batch under 'mean' / 'sum'."
+    return len(s) >= 1 and s[-1] >= 1 and (len(s) == 1 or s[0] >= 1)
 
-# %% ../nbs/02_specs.ipynb #fe7ab2c4
-from .testing import sample_log_probs
+add_spec(Spec('multi_margin_loss', sample_multi_class, ndims=(1, 2), shape_ok=_nonempty_rows,
+              bench_shape=margin_bench_shape,
+              grid={'reduction': REDUCTIONS, 'p': (1, 2), 'margin': (1.0, 0.5), 'weight': (None, class_weight)},
+              invalid=_mm_invalid))
 
-def _kl_div_invalid():
-    x23, y23 = np.zeros((2, 3)), np.full((2, 3), 0.5)
-    return [("unknown reduction", (x23, y23), {'reduction': 'avg'}),
-            ("shapes that do not broadcast", (x23, np.ones(4)), {}),
-            ("integer input", (np.arange(3), np.ones(3)), {}),
-            ("integer target", (np.zeros(3), np.arange(3)), {}),
-            ("bool input", (np.array([True, False]), np.ones(2)), {}),
-            ("complex input", (np.zeros(2, np.complex128), np.ones(2)), {}),
-            ("log_target not a bool", (x23, y23), {'log_target': 1}),
-            ("a list as target", (x23, [[0.5] * 3] * 2), {}),
-            ("None as target", (x23, None), {})]
+# %% ../nbs/02_specs.ipynb #9c113bb4
+def _mlm_invalid():
+    x23, y23 = np.zeros((2, 3)), np.array([[0, -1, 0], [2, 1, -1]])
+    return [("a target of another shape", (x23, np.zeros((2, 2), np.int64)), {}),
+            ("a class index out of range", (x23, np.array([[0, 3, -1], [0, -1, 0]])), {}),
+            ("an index below -1 after the padding", (x23, np.array([[0, -1, -2], [0, -1, 0]])), {}),
+            ("a 3-d input", (np.zeros((2, 2, 3)), np.zeros((2, 2, 3), np.int64)), {}),
+            ("a (1, C) target for a (C,) input", (x23[0], y23[:1]), {}),
+            ("a uint8 target", (x23, np.array([[0, 1, 2], [2, 1, 0]], np.uint8)), {}),
+            ("an empty class dimension", (np.zeros((2, 0)), np.zeros((2, 0), np.int64)), {}),
+            ("unknown reduction", (x23, y23), {'reduction': 'avg'})]
 
-add_spec(Spec('kl_div', sample_log_probs, grid={'reduction': REDUCTIONS + ('batchmean',), 'log_target': (False, True)},
-              invalid=_kl_div_invalid, bench_shape=class_bench_shape, extremes=True))
+add_spec(Spec('multilabel_margin_loss', sample_multilabel, ndims=(1, 2), shape_ok=_nonempty_rows,
+              bench_shape=margin_bench_shape, grid={'reduction': REDUCTIONS}, invalid=_mlm_invalid))

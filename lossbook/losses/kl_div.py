@@ -132,7 +132,7 @@ class KLDivLoss(Criterion):
         super().__init__(size_average=size_average, reduce=reduce, reduction=reduction, log_target=log_target)
 
 # %% ../../nbs/24_kl_div.ipynb #f034fe92
-register(name='kl_div', criterion=KLDivLoss, family='classification', zh='KL散度损失',
+register(name='kl_div', criterion=KLDivLoss, family='likelihood', zh='KL散度损失',
          numpy=kl_div, numpy_grad=kl_div_grad, torch=kl_div_torch,
          args={'input': 'input', 'target': 'target'}, reductions=REDUCTIONS + ('batchmean',), broadcast='silent',
          notebook='24_kl_div.ipynb', description="y·(log y − x) per entry, x = log q: KL(p ‖ q) summed over classes; 'batchmean' divides by N")
