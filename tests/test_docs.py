@@ -70,7 +70,20 @@ def test_sidebar_lists_every_notebook(processed):
     sidebar = (processed / 'nbs' / 'sidebar.yml').read_text()
     for p in NOTEBOOKS:
         assert p.name in sidebar, f'{p.name} missing from the sidebar'
-    assert sidebar == (NBS / 'sidebar.yml').read_text(), 'nbs/sidebar.yml is stale: run nbdev_sidebar()'
+    assert sidebar == (NBS / 'sidebar.yml').read_text(), 'nbdev rewrote nbs/sidebar.yml (custom_sidebar in settings.ini)'
+    r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'make_sidebar.py'), '--check'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_sidebar_groups_the_losses_by_family():
+    "Each loss page sits in its family's section, every notebook exactly once."
+    from lossbook.core import losses
+    sidebar = (NBS / 'sidebar.yml').read_text()
+    for p in NOTEBOOKS: assert sidebar.count(p.name) == 1, p.name
+    sections = re.split(r'- section: ', sidebar)[1:]
+    for info in losses():
+        sec = next(s for s in sections if info.notebook in s)
+        assert sec.lower().startswith(f'"{info.family}'), (info.notebook, sec.splitlines()[0])
 
 
 def test_quarto_config():

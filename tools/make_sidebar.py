@@ -1,0 +1,48 @@
+#!/usr/bin/env python
+"""Write nbs/sidebar.yml: the site's sidebar with the loss pages grouped by family (from the registry).
+
+    python tools/make_sidebar.py           # write nbs/sidebar.yml
+    python tools/make_sidebar.py --check   # exit 1 if nbs/sidebar.yml is not what the notebooks and registry give
+
+nbdev's own `nbdev_sidebar` lists the notebooks flat; settings.ini sets `custom_sidebar = True` so that nbdev leaves
+this file alone. Every notebook in nbs/ appears exactly once: the index first, the loss pages by family in notebook
+order, then the book pages (50s–80s), then the core, the harness and the namespaces.
+"""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NBS = ROOT / 'nbs'
+FAMILIES = {'regression': 'Regression — 回归', 'classification': 'Classification — 分类',
+            'likelihood': 'Likelihood — 似然', 'margin': 'Margin — 间隔', 'embedding': 'Embedding — 嵌入',
+            'sequence': 'Sequence — 序列'}
+
+
+def sidebar() -> str:
+    sys.path.insert(0, str(ROOT))
+    from lossbook.core import losses
+    notebooks = sorted(p.name for p in NBS.glob('*.ipynb') if not p.name.startswith('_'))
+    by_family = {}
+    for info in losses(): by_family.setdefault(info.family, set()).add(info.notebook)
+    placed = {'index.ipynb'}
+    out = ['website:', '  sidebar:', '    contents:', '      - index.ipynb']
+    def section(title, nbs):
+        nbs = [n for n in notebooks if n in nbs and n not in placed]
+        if not nbs: return
+        out.extend([f'      - section: "{title}"', '        contents:'] + [f'          - {n}' for n in nbs])
+        placed.update(nbs)
+    for fam, title in FAMILIES.items(): section(title, by_family.get(fam, ()))
+    for fam in sorted(set(by_family) - set(FAMILIES)): section(fam.capitalize(), by_family[fam])
+    section('The book — 指南', {n for n in notebooks if n[:1] in '5678' and n[1:2].isdigit()})
+    section('Under the hood — 内部', set(notebooks) - placed)
+    return '\n'.join(out) + '\n'
+
+
+if __name__ == '__main__':
+    want = sidebar()
+    path = NBS / 'sidebar.yml'
+    if '--check' in sys.argv[1:]:
+        if path.read_text() != want:
+            print('nbs/sidebar.yml is stale: run python tools/make_sidebar.py'); sys.exit(1)
+    else:
+        path.write_text(want); print(f'wrote {path}')
