@@ -154,6 +154,8 @@ def main(argv=None):
     ap.add_argument('--no-compile', action='store_true', help='skip the torch.compile column')
     ap.add_argument('--quick', action='store_true', help='1000 elements, 1 repetition, no compile: a smoke test')
     ap.add_argument('--json', default=None, help='write the results (and the header) to this file')
+    ap.add_argument('--update', action='store_true',
+                    help="with --json and --losses: replace those losses' rows in the file, keep the others")
     a = ap.parse_args(argv)
     if a.quick: a.sizes, a.repeat, a.no_compile = [1000], 1, True
     infos = [REGISTRY[n] for n in a.losses] if a.losses else losses()
@@ -172,6 +174,11 @@ def main(argv=None):
     print()
     print(table(rows))
     if a.json:
+        if a.update and os.path.exists(a.json):
+            with open(a.json) as f: old = json.load(f)['rows']
+            order = {i.name: k for k, i in enumerate(losses())}
+            rows = sorted([r for r in old if r['loss'] not in {r['loss'] for r in rows} and r['loss'] in order] + rows,
+                          key=lambda r: (order[r['loss']], r.get('n', 0)))
         with open(a.json, 'w') as f:
             json.dump({'header': header(a.repeat), 'goals': GOALS, 'rows': rows}, f, indent=1)
     return rows
