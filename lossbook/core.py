@@ -241,8 +241,12 @@ def reduce_loss(loss, # the unreduced loss ℓ, NumPy array or tensor
            weight=None, # optional per-element weight w, broadcast against `loss`
            weighted_mean:str='weight', # with a weight, 'mean' divides by Σw ('weight') or by n ('count')
            denom=None, # an explicit divisor D for 'mean' / 'batchmean' (a number, or a 0-d array / tensor)
-           dtype=None): # the dtype of the result: a half-precision loss computed in float32 casts back — after the sum, or, with a weight, before weighting (as torch's weighted paths)
+           dtype=None): # the dtype of the result: a half-precision loss computed in float32 casts back — after the sum, or, with a weight, before weighting (as torch's weighted paths); 'opmath': sum a half-precision loss in float32 and return it in its own dtype
     "Weight and reduce an elementwise loss; NumPy in → 0-d NumPy array out when reduced."
+    if isinstance(dtype, str) and dtype == 'opmath':   # torch's composites: each step rounds in half, the sum accumulates in float32
+        op = opmath(loss.dtype)
+        dtype = None if op == loss.dtype else loss.dtype
+        if dtype is not None: loss = loss.to(op) if is_tensor(loss) else np.asarray(loss).astype(op)
     if weight is not None and dtype is not None:   # torch's weighted paths weight the loss in its own (half) dtype
         loss, dtype = (loss.to(dtype) if is_tensor(loss) else np.asarray(loss).astype(dtype)), None
     if is_tensor(loss):

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from ..core import *
 from ..core import _kind
-from .nll_loss import _ignore_index, _nll_args
+from .nll_loss import _ignore_index, _nll_args, _class_reduce
 
 # %% auto #0
 __all__ = ['cross_entropy', 'cross_entropy_grad', 'cross_entropy_torch', 'CrossEntropyLoss']
@@ -202,9 +202,7 @@ def cross_entropy_torch(input:torch.Tensor, target:torch.Tensor, weight:torch.Te
         smooth = -(lsm.sum(ax) if wc is None else (lsm * wc).sum(ax))
         terms = (1 - eps) * terms + (eps / C) * smooth
     loss = torch.where(keep, terms, 0)                             # skipped, not multiplied
-    if a.reduction != 'mean': return reduce_loss(loss, a.reduction)
-    denom = torch.where(keep, wy, 0).sum() if wy is not None else keep.sum().to(loss.dtype)
-    return reduce_loss(loss, 'mean', denom=denom)
+    return _class_reduce(loss, keep, wy, a.reduction)        # 'mean': Σ w[y] over kept targets, as nll_loss
 
 # %% ../../nbs/21_cross_entropy.ipynb #11dc4908
 class CrossEntropyLoss(Criterion):

@@ -76,8 +76,7 @@ def hinge_embedding_loss_torch(input:torch.Tensor, target:torch.Tensor, margin:f
     x, y, shape, margin, reduction = _hinge_embedding_args('hinge_embedding_loss', 'torch', input, target, margin,
                                                            size_average, reduce, reduction)
     loss = torch.where(y != 1, (margin - x).clamp_min(0), 0) + torch.where(y != -1, x, 0)
-    op = opmath(loss.dtype)      # half precision: each step rounds in half (as torch's composite), the sum accumulates in float32
-    return reduce_loss(loss.to(op), reduction, dtype=None if op == loss.dtype else loss.dtype)
+    return reduce_loss(loss, reduction, dtype='opmath')   # half precision: each step rounds in half (as torch's composite), the sum accumulates in float32
 
 # %% ../../nbs/31_hinge_embedding_loss.ipynb #5a02c6d1
 class HingeEmbeddingLoss(Criterion):

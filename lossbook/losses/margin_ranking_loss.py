@@ -97,8 +97,7 @@ def margin_ranking_loss_torch(input1:torch.Tensor, input2:torch.Tensor, target:t
     x1, x2, y, shape, dt, margin, reduction = _ranking_args('margin_ranking_loss', 'torch', input1, input2, target, margin,
                                                             size_average, reduce, reduction)
     loss = (-y * (x1 - x2) + margin).clamp_min(0)
-    op = opmath(loss.dtype)      # half precision: each step rounds in half (as torch's composite), the sum accumulates in float32
-    return reduce_loss(loss.to(op), reduction, dtype=None if op == loss.dtype else loss.dtype)
+    return reduce_loss(loss, reduction, dtype='opmath')   # half precision: each step rounds in half (as torch's composite), the sum accumulates in float32
 
 # %% ../../nbs/30_margin_ranking_loss.ipynb #81040583
 class MarginRankingLoss(Criterion):

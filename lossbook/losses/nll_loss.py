@@ -101,6 +101,12 @@ def nll_loss_grad(input:np.ndarray, # log-probabilities x
     return grad
 
 # %% ../../nbs/20_nll_loss.ipynb #cb8db69e
+def _class_reduce(loss, keep, wy, reduction):
+    "Reduce per-target losses as torch's class losses do: `'mean'` divides by Σ w[y] over the kept targets (their count without a weight)."
+    if reduction != 'mean': return reduce_loss(loss, reduction)
+    denom = torch.where(keep, wy, 0).sum() if wy is not None else keep.sum().to(loss.dtype)
+    return reduce_loss(loss, 'mean', denom=denom)
+
 def nll_loss_torch(input:torch.Tensor, target:torch.Tensor, weight:torch.Tensor|None=None, size_average:bool|None=None,
                    ignore_index:int=-100, reduce:bool|None=None, reduction:str='mean') -> torch.Tensor:
     "torch's `nll_loss`, written from tensor primitives (exported as `lossbook.torch.nll_loss`)."
@@ -113,9 +119,7 @@ def nll_loss_torch(input:torch.Tensor, target:torch.Tensor, weight:torch.Tensor|
     else: picked = x.sum() + x.new_zeros(y.shape)                  # C = 0: every target is ignored
     wy = None if w is None else w[ys]
     loss = torch.where(keep, -picked if wy is None else -(picked * wy), 0)   # skipped, not multiplied
-    if a.reduction != 'mean': return reduce_loss(loss, a.reduction)
-    denom = torch.where(keep, wy, 0).sum() if wy is not None else keep.sum().to(x.dtype)
-    return reduce_loss(loss, 'mean', denom=denom)
+    return _class_reduce(loss, keep, wy, a.reduction)
 
 # %% ../../nbs/20_nll_loss.ipynb #b28d0eed
 class NLLLoss(Criterion):

@@ -82,8 +82,7 @@ def soft_margin_loss_torch(input:torch.Tensor, target:torch.Tensor, size_average
         raise RuntimeError("soft_margin_loss(): no gradient for complex input "
                            "(torch: 'soft_margin_loss does not support automatic differentiation for outputs with complex dtype')")
     loss = SoftMarginFn.apply(x, y.to(x.dtype))
-    op = opmath(loss.dtype)      # half precision: each step rounds in half (as torch's kernel), the sum accumulates in float32
-    return reduce_loss(loss.to(op), reduction, dtype=None if op == loss.dtype else loss.dtype)
+    return reduce_loss(loss, reduction, dtype='opmath')   # half precision: each step rounds in half (as torch's kernel), the sum accumulates in float32
 
 # %% ../../nbs/32_soft_margin_loss.ipynb #28495f8b
 class SoftMarginLoss(Criterion):
