@@ -162,6 +162,13 @@ from .testing import sample_pairs, sample_triplets
 
 def _embedding_bench_shape(n): return (max(min(n // 512, 4096), 1), 512)
 
+def _sample_pairs(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`sample_pairs` at lengths ≥ 0.1, its exactly parallel row at unit length (a cosine's gradient grows like 1/length: see below)."
+    (x1, x2, y), kw = sample_pairs(rng, shape, max(scale, 0.1), choices)
+    if len(shape) == 2 and shape[0] and shape[1]:
+        x1[0] = x1[0] / max(np.linalg.norm(x1[0]), 1e-300); x2[0] = 2 * x1[0]
+    return (x1, x2, y), kw
+
 def _cosine_invalid():
     x, z, y = np.zeros((4, 3)), np.ones((4, 3)), np.array([1.0, -1.0, 1.0, -1.0])
     return [("inputs of different sizes: (4, 3) and (4, 2)", (x, np.ones((4, 2)), y), {}),
@@ -173,7 +180,7 @@ def _cosine_invalid():
             ("a target of the wrong length: 3 for 4 pairs", (x, z, y[:3]), {}),
             ("unknown reduction", (x, z, y), {'reduction': 'avg'})]
 
-add_spec(Spec('cosine_embedding_loss', sample_pairs, ndims=(1, 2), shape_ok=lambda s: len(s) >= 1 and s[-1] >= 1,
+add_spec(Spec('cosine_embedding_loss', _sample_pairs, ndims=(1, 2), shape_ok=lambda s: len(s) >= 1 and s[-1] >= 1,
               grid={'reduction': REDUCTIONS, 'margin': (0.0, 0.5, -0.3)}, invalid=_cosine_invalid,
               bench_shape=_embedding_bench_shape))
 
@@ -215,7 +222,12 @@ def _triplet_distance_invalid():
             ("unknown reduction", (x, x, x), {'reduction': 'avg'}),
             ("reduction='elementwise_mean' (refused here, unlike triplet_margin_loss)", (x, x, x), {'reduction': 'elementwise_mean'})]
 
-add_spec(Spec('triplet_margin_with_distance_loss', sample_triplets, ndims=(1, 2), shape_ok=lambda s: len(s) >= 1 and s[-1] >= 1,
+def _sample_triplets_for(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`sample_triplets`, at lengths ≥ 0.1 under the cosine distance (its gradient grows like 1/length, as cosine_embedding_loss's)."
+    cos = (choices or {}).get('distance_function') is COSINE_DISTANCE
+    return sample_triplets(rng, shape, max(scale, 0.1) if cos else scale, choices)
+
+add_spec(Spec('triplet_margin_with_distance_loss', _sample_triplets_for, ndims=(1, 2), shape_ok=lambda s: len(s) >= 1 and s[-1] >= 1,
               grid={'reduction': REDUCTIONS, 'distance_function': (None, COSINE_DISTANCE, SQUARED_EUCLIDEAN),
                     'margin': (1.0, 0.5), 'swap': (False, True)},
               invalid=_triplet_distance_invalid, bench_shape=_embedding_bench_shape))

@@ -79,10 +79,17 @@ def _resolve_distance(fn:str, kind:str, distance_function):
                     f"or None, got {type(d).__name__} {d!r} (torch: 'object is not callable')")
 
 def _distances(fn:str, kind:str, dist, a, p, n, swap:bool):
-    "d(a, p), d(a, n) and, with swap, d(p, n) — each checked to be an array of the namespace."
+    "d(a, p), d(a, n) and, with swap, d(p, n) — each checked to be an array of the namespace, the pairs to broadcast."
     out = []
-    for (x, y), name in zip(((a, p), (a, n), (p, n))[:3 if swap else 2], ('d(anchor, positive)', 'd(anchor, negative)', 'd(positive, negative)')):
-        d = dist(x, y)
+    pairs = (((a, p), ('anchor', 'positive')), ((a, n), ('anchor', 'negative')), ((p, n), ('positive', 'negative')))
+    for (x, y), names in pairs[:3 if swap else 2]:
+        name = f'd({names[0]}, {names[1]})'
+        if dist is _DEFAULT_DISTANCE or dist is _pairwise_distance_torch:          # torch's error, named here
+            broadcast_shape(fn, x, y, mode='silent', names=names)
+        try: d = dist(x, y)
+        except ValueError as e:                                         # NumPy's broadcast error: torch's is a RuntimeError
+            if kind == 'torch': raise
+            raise ShapeError(f"{fn}(): distance_function failed on {name}: {e}") from e
         if kind == 'numpy' and isinstance(d, np.generic): d = np.asarray(d)
         if not (is_tensor(d) if kind == 'torch' else isinstance(d, np.ndarray)):
             raise TypeError(f"{fn}(): distance_function returned {type(d).__name__} for {name}, not a "
