@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 __all__ = ['REGISTRY', 'LossInfo', 'losses', 'L1Loss', 'MSELoss', 'SmoothL1Loss', 'HuberLoss', 'NLLLoss', 'NLLLoss2d',
            'CrossEntropyLoss', 'BCELoss', 'BCEWithLogitsLoss', 'KLDivLoss', 'PoissonNLLLoss', 'GaussianNLLLoss',
            'MarginRankingLoss', 'HingeEmbeddingLoss', 'SoftMarginLoss', 'MultiLabelSoftMarginLoss', 'MultiMarginLoss',
-           'MultiLabelMarginLoss']
+           'MultiLabelMarginLoss', 'CosineEmbeddingLoss', 'TripletMarginLoss', 'TripletMarginWithDistanceLoss']
 
 # %% ../nbs/92_package.ipynb #1dc9048a
 __doc__ = "lossbook: every PyTorch loss function, derived by hand, written in NumPy and in torch, and checked against torch.nn.functional. `lossbook.numpy`, `lossbook.torch`, the criterion classes `lossbook.<Name>Loss`, and the registry `lossbook.REGISTRY`."
@@ -30,6 +30,9 @@ from .losses.soft_margin_loss import SoftMarginLoss
 from .losses.multilabel_soft_margin_loss import MultiLabelSoftMarginLoss
 from .losses.multi_margin_loss import MultiMarginLoss
 from .losses.multilabel_margin_loss import MultiLabelMarginLoss
+from .losses.cosine_embedding_loss import CosineEmbeddingLoss
+from .losses.triplet_margin_loss import TripletMarginLoss
+from .losses.triplet_margin_with_distance_loss import TripletMarginWithDistanceLoss
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/92_package.ipynb #b04896d0
@@ -52,4 +55,7 @@ _all_ = [
     'MultiLabelSoftMarginLoss',
     'MultiMarginLoss',
     'MultiLabelMarginLoss',
+    'CosineEmbeddingLoss',
+    'TripletMarginLoss',
+    'TripletMarginWithDistanceLoss',
 ]

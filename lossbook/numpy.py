@@ -10,7 +10,10 @@ __all__ = ['l1_loss', 'l1_loss_grad', 'mse_loss', 'mse_loss_grad', 'smooth_l1_lo
            'poisson_nll_loss_grad', 'gaussian_nll_loss', 'gaussian_nll_loss_grad', 'margin_ranking_loss',
            'margin_ranking_loss_grad', 'hinge_embedding_loss', 'hinge_embedding_loss_grad', 'soft_margin_loss',
            'soft_margin_loss_grad', 'multilabel_soft_margin_loss', 'multilabel_soft_margin_loss_grad',
-           'multi_margin_loss', 'multi_margin_loss_grad', 'multilabel_margin_loss', 'multilabel_margin_loss_grad']
+           'multi_margin_loss', 'multi_margin_loss_grad', 'multilabel_margin_loss', 'multilabel_margin_loss_grad',
+           'cosine_embedding_loss', 'cosine_embedding_loss_grad', 'triplet_margin_loss', 'triplet_margin_loss_grad',
+           'triplet_margin_with_distance_loss', 'triplet_margin_with_distance_loss_grad', 'Distance',
+           'pairwise_distance_fn', 'cosine_distance']
 
 # %% ../nbs/90_numpy.ipynb #905a3b1c
 from .losses.l1_loss import l1_loss, l1_loss_grad
@@ -30,6 +33,9 @@ from .losses.soft_margin_loss import soft_margin_loss, soft_margin_loss_grad
 from .losses.multilabel_soft_margin_loss import multilabel_soft_margin_loss, multilabel_soft_margin_loss_grad
 from .losses.multi_margin_loss import multi_margin_loss, multi_margin_loss_grad
 from .losses.multilabel_margin_loss import multilabel_margin_loss, multilabel_margin_loss_grad
+from .losses.cosine_embedding_loss import cosine_embedding_loss, cosine_embedding_loss_grad
+from .losses.triplet_margin_loss import triplet_margin_loss, triplet_margin_loss_grad
+from .losses.triplet_margin_with_distance_loss import triplet_margin_with_distance_loss, triplet_margin_with_distance_loss_grad, Distance, pairwise_distance_fn, cosine_distance
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/90_numpy.ipynb #ced8cb13
@@ -51,4 +57,7 @@ _all_ = [
     'multilabel_soft_margin_loss', 'multilabel_soft_margin_loss_grad',
     'multi_margin_loss', 'multi_margin_loss_grad',
     'multilabel_margin_loss', 'multilabel_margin_loss_grad',
+    'cosine_embedding_loss', 'cosine_embedding_loss_grad',
+    'triplet_margin_loss', 'triplet_margin_loss_grad',
+    'triplet_margin_with_distance_loss', 'triplet_margin_with_distance_loss_grad', 'Distance', 'pairwise_distance_fn', 'cosine_distance',
 ]

@@ -11,7 +11,8 @@ from .testing import (Spec, Draw, Namespaced, add_spec, sample_pointwise, input_
                               sample_counts, sample_gaussian)
 
 # %% auto #0
-__all__ = ['last_dim_weight', 'sample_ranking_kinks', 'sample_hinge', 'sample_soft_margin', 'margin_bench_shape']
+__all__ = ['last_dim_weight', 'COSINE_DISTANCE', 'SQUARED_EUCLIDEAN', 'CDIST', 'FLOAT_DISTANCE', 'sample_ranking_kinks',
+           'sample_hinge', 'sample_soft_margin', 'margin_bench_shape']
 
 # %% ../nbs/02_specs.ipynb #69a72ff6
 add_spec(Spec('l1_loss', sample_pointwise, grid={'reduction': REDUCTIONS, 'weight': (None, input_shaped_weight)},
@@ -310,3 +311,78 @@ def _mlm_invalid():
 
 add_spec(Spec('multilabel_margin_loss', sample_multilabel, ndims=(1, 2), shape_ok=_nonempty_rows,
               bench_shape=margin_bench_shape, grid={'reduction': REDUCTIONS}, invalid=_mlm_invalid))
+
+# %% ../nbs/02_specs.ipynb #6a9fc15e
+from .testing import sample_pairs, sample_triplets
+
+def _embedding_bench_shape(n): return (max(min(n // 512, 4096), 1), 512)
+
+def _sample_pairs(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`sample_pairs` at lengths ≥ 0.1, its exactly parallel row at unit length (a cosine's gradient grows like 1/length: see below)."
+    (x1, x2, y), kw = sample_pairs(rng, shape, max(scale, 0.1), choices)
+    if len(shape) == 2 and shape[0] and shape[1]:
+        x1[0] = x1[0] / max(np.linalg.norm(x1[0]), 1e-300); x2[0] = 2 * x1[0]
+    return (x1, x2, y), kw
+
+def _cosine_invalid():
+    x, z, y = np.zeros((4, 3)), np.ones((4, 3)), np.array([1.0, -1.0, 1.0, -1.0])
+    return [("inputs of different sizes: (4, 3) and (4, 2)", (x, np.ones((4, 2)), y), {}),
+            ("rows that do not broadcast: (4, 3) and (2, 3)", (x, np.ones((2, 3)), y), {}),
+            ("a 2-d target", (x, z, y[None]), {}),
+            ("a 1-d target with 1-d inputs", (x[0], z[0], y[:1]), {}),
+            ("a 0-d target with 2-d inputs", (x, z, np.array(1.0)), {}),
+            ("inputs of different dimensions: (4, 3) and (3,)", (x, z[0], y), {}),
+            ("a target of the wrong length: 3 for 4 pairs", (x, z, y[:3]), {}),
+            ("unknown reduction", (x, z, y), {'reduction': 'avg'})]
+
+add_spec(Spec('cosine_embedding_loss', _sample_pairs, ndims=(1, 2), shape_ok=lambda s: len(s) >= 1 and s[-1] >= 1,
+              grid={'reduction': REDUCTIONS, 'margin': (0.0, 0.5, -0.3)}, invalid=_cosine_invalid,
+              bench_shape=_embedding_bench_shape))
+
+# %% ../nbs/02_specs.ipynb #63a7ce3e
+def _triplet_invalid():
+    x = np.zeros((4, 3))
+    return [("inputs of different dimensions: (4, 3), (4, 3), (3,)", (x, x, np.zeros(3)), {}),
+            ("a negative batch that does not broadcast: 2 for 4", (x, x, np.zeros((2, 3))), {}),
+            ("embeddings of different sizes: D = 3 and D = 4", (x, np.zeros((4, 4)), x), {}),
+            ("margin = 0", (x, x, x), {'margin': 0.0}),
+            ("a negative margin", (x, x, x), {'margin': -1.0}),
+            ("unknown reduction", (x, x, x), {'reduction': 'avg'})]
+
+add_spec(Spec('triplet_margin_loss', sample_triplets, ndims=(1, 2), shape_ok=lambda s: len(s) >= 1 and s[-1] >= 1,
+              grid={'reduction': REDUCTIONS, 'margin': (1.0, 0.5), 'p': (2.0, 1.0, 1.5, 3.0), 'swap': (False, True)},
+              invalid=_triplet_invalid, bench_shape=_embedding_bench_shape))
+
+# %% ../nbs/02_specs.ipynb #9f0c32ec
+import torch
+from .losses.triplet_margin_with_distance_loss import Distance, cosine_distance
+
+_sq_np = Distance(lambda x, y: ((x - y) ** 2).sum(-1),
+                  lambda x, y, g: (2 * g[..., None] * (x - y), -2 * g[..., None] * (x - y)), name='squared Euclidean')
+COSINE_DISTANCE = Namespaced(cosine_distance, cosine_distance.torch, 'cosine distance')
+SQUARED_EUCLIDEAN = Namespaced(_sq_np, lambda x, y: ((x - y) ** 2).sum(-1), 'squared Euclidean (a user lambda)')
+CDIST = Namespaced(Distance(lambda x, y: np.linalg.norm(x[..., :, None, :] - y[..., None, :, :], axis=-1), name='cdist'),
+                   torch.cdist, 'cdist (an N×M matrix)')
+FLOAT_DISTANCE = Namespaced(lambda x, y: float(np.linalg.norm(x - y)), lambda x, y: float((x - y).norm()), 'a distance returning a float')
+
+def _triplet_distance_invalid():
+    x = np.zeros((4, 3))
+    return [("inputs of different dimensions: (4, 3), (4, 3), (3,)", (x, x, np.zeros(3)), {}),
+            ("a distance returning an (N, M) matrix: d(a, p) (4, 4), d(a, n) (4, 2)", (x, x, np.zeros((2, 3))), {'distance_function': CDIST}),
+            ("a distance returning a Python float", (x, x + 1, x), {'distance_function': FLOAT_DISTANCE}),
+            ("a distance that is not callable", (x, x, x), {'distance_function': 3}),
+            ("a negative batch that does not broadcast (default distance)", (x, x, np.zeros((2, 3))), {}),
+            ("margin = 0", (x, x, x), {'margin': 0.0}),
+            ("a negative margin", (x, x, x), {'margin': -1.0}),
+            ("unknown reduction", (x, x, x), {'reduction': 'avg'}),
+            ("reduction='elementwise_mean' (refused here, unlike triplet_margin_loss)", (x, x, x), {'reduction': 'elementwise_mean'})]
+
+def _sample_triplets_for(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`sample_triplets`, at lengths ≥ 0.1 under the cosine distance (its gradient grows like 1/length, as cosine_embedding_loss's)."
+    cos = (choices or {}).get('distance_function') is COSINE_DISTANCE
+    return sample_triplets(rng, shape, max(scale, 0.1) if cos else scale, choices)
+
+add_spec(Spec('triplet_margin_with_distance_loss', _sample_triplets_for, ndims=(1, 2), shape_ok=lambda s: len(s) >= 1 and s[-1] >= 1,
+              grid={'reduction': REDUCTIONS, 'distance_function': (None, COSINE_DISTANCE, SQUARED_EUCLIDEAN),
+                    'margin': (1.0, 0.5), 'swap': (False, True)},
+              invalid=_triplet_distance_invalid, bench_shape=_embedding_bench_shape))

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, strategies as st
 
 from lossbook.core import REGISTRY, losses
-from lossbook.testing import cases, check_parity, check_raises, spec
+from lossbook.testing import Namespaced, cases, check_parity, check_raises, spec
 
 NAMES = [i.name for i in losses()]
 POINTWISE = [n for n in NAMES if spec(n).extremes]
@@ -35,6 +35,7 @@ def test_parity(case, dtype):
 def test_float32_stays_float32(case):
     "float32 in → float32 out, in the NumPy forward and gradient (as torch)."
     args, kwargs = case.sample()
+    kwargs = {k: v.numpy if isinstance(v, Namespaced) else v for k, v in kwargs.items()}   # an option with a NumPy form
     args = tuple(a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype.kind == 'f' else a for a in args)
     kwargs = {k: (v.astype(np.float32) if isinstance(v, np.ndarray) and v.dtype.kind == 'f' else v) for k, v in kwargs.items()}
     with warnings.catch_warnings():
