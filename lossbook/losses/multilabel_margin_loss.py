@@ -9,7 +9,8 @@ import torch
 from ..core import *
 
 # %% auto #0
-__all__ = ['multilabel_margin_loss', 'multilabel_margin_loss_grad', 'multilabel_margin_loss_torch', 'MultiLabelMarginLoss']
+__all__ = ['ROWS_PER_BLOCK', 'multilabel_margin_loss', 'multilabel_margin_loss_grad', 'multilabel_margin_loss_torch',
+           'MultiLabelMarginLoss']
 
 # %% ../../nbs/35_multilabel_margin_loss.ipynb #73a093a3
 def _mlm_args(fn:str, kind:str, input, target, size_average, reduce, reduction):
@@ -82,7 +83,17 @@ def _np_ranked(x:np.ndarray, t:np.ndarray, want_below:bool=False):
     c = np.empty(v.shape, np.int32); np.put_along_axis(c, order, cnt, 1)
     return c[:, C:], S[:, C:], b, counted, below
 
+ROWS_PER_BLOCK = 256   # the sort's temporaries (a (rows, 2C) int64 permutation) are a block's size, not the batch's
+
+def _blocks(n:int):
+    "Row slices of at most ROWS_PER_BLOCK rows (one empty slice for an empty batch)."
+    return [slice(i, i + ROWS_PER_BLOCK) for i in range(0, n, ROWS_PER_BLOCK)] or [slice(0, 0)]
+
 def _np_rows(x:np.ndarray, t:np.ndarray) -> np.ndarray:
+    "ℓ per row, by the sorted form, a block of rows at a time (rows are independent: the blocks bound the memory)."
+    return np.concatenate([_np_rows_block(x[s], t[s]) for s in _blocks(len(x))])
+
+def _np_rows_block(x:np.ndarray, t:np.ndarray) -> np.ndarray:
     "ℓ per row, by the sorted form: Σ_k (S_k − c_k·b_k) / C over the counted thresholds with c_k > 0."
     c, S, b, counted, _ = _np_ranked(x, t)
     with np.errstate(invalid='ignore', over='ignore'):
@@ -113,12 +124,19 @@ def multilabel_margin_loss_grad(input:np.ndarray, # scores x
     x, t, reduction, shape = _mlm_args(fn, 'numpy', input, target, size_average, reduce, reduction)
     N, C = x.shape
     g = (reduce_grad(fn, grad_output, shape, x.dtype, reduction).reshape(-1) / C).astype(x.dtype, copy=False)   # ∂J/∂ℓₙ / C
+    grad = np.empty_like(x)
+    for s in _blocks(N): grad[s] = _np_grad_block(x[s], t[s], g[s])               # rows are independent: blocks bound the memory
+    return grad.reshape(np.shape(input))
+
+def _np_grad_block(x:np.ndarray, t:np.ndarray, g:np.ndarray) -> np.ndarray:
+    "The gradient of a block of rows: +g/C per active pair at the other class i, −(count)·g/C at each listed target."
+    n, C = x.shape
     c, _, _, counted, below = _np_ranked(x, t, want_below=True)
     grad = below * g[:, None]                                                     # at each other class i
     on = counted & (c > 0)
-    flat = (np.arange(N)[:, None] * C + np.where(on, t, 0))[on]
-    grad -= np.bincount(flat, weights=(c * g[:, None])[on], minlength=N * C).reshape(N, C)   # at each listed target j_k
-    return grad.astype(x.dtype, copy=False).reshape(np.shape(input))
+    flat = (np.arange(n)[:, None] * C + np.where(on, t, 0))[on]
+    grad -= np.bincount(flat, weights=(c * g[:, None])[on], minlength=n * C).reshape(n, C)   # at each listed target j_k
+    return grad.astype(x.dtype, copy=False)
 
 # %% ../../nbs/35_multilabel_margin_loss.ipynb #c1fb3cf1
 def multilabel_margin_loss_torch(input:torch.Tensor, target:torch.Tensor, size_average:bool|None=None,
