@@ -38,9 +38,10 @@ def test_notebook(nb, monkeypatch):
 
 
 LOSS_NBS = [p for p in NOTEBOOKS if p.name[:1] in '1234' and p.name[1:2].isdigit()]
+BOOK_NBS = [p for p in NOTEBOOKS if p.name[:1] in '5678' and p.name[1:2].isdigit()]
 
 
-@pytest.mark.parametrize('nb', LOSS_NBS, ids=[p.name for p in LOSS_NBS])
+@pytest.mark.parametrize('nb', LOSS_NBS + BOOK_NBS, ids=[p.name for p in LOSS_NBS + BOOK_NBS])
 def test_sections_set_up_what_they_use(nb):
     "No cell reads a loop variable or an rng that another section left behind (the worked examples excepted)."
     from check_sections import cross_section_reads
