@@ -192,3 +192,12 @@ def test_sparse_and_none_refused_as_torch(info):
         info.torch(*sparse, **kw)
     with pytest.raises(TypeError, match=f"argument '{info.data_args[1]}' must be a NumPy array, not NoneType"):
         info.numpy(args[0], None, *args[2:], **kw)
+
+
+def test_modules_compile_without_warnings():
+    "No generated module has an invalid escape (a notebook's LaTeX description becomes the module docstring)."
+    import warnings
+    for f in sorted((Path(__file__).resolve().parent.parent / 'lossbook').rglob('*.py')):
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')
+            compile(f.read_text(), str(f), 'exec')
