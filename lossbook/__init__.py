@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 
 # %% auto #0
 __all__ = ['REGISTRY', 'LossInfo', 'losses', 'L1Loss', 'MSELoss', 'SmoothL1Loss', 'HuberLoss', 'NLLLoss', 'NLLLoss2d',
-           'KLDivLoss', 'PoissonNLLLoss', 'GaussianNLLLoss', 'BCELoss', 'BCEWithLogitsLoss']
+           'KLDivLoss', 'PoissonNLLLoss', 'GaussianNLLLoss', 'BCELoss', 'BCEWithLogitsLoss', 'CTCLoss']
 
 # %% ../nbs/92_package.ipynb #1dc9048a
 __doc__ = "lossbook: every PyTorch loss function, derived by hand, written in NumPy and in torch, and checked against torch.nn.functional. `lossbook.numpy`, `lossbook.torch`, the criterion classes `lossbook.<Name>Loss`, and the registry `lossbook.REGISTRY`."
@@ -21,6 +21,7 @@ from .losses.poisson_nll_loss import PoissonNLLLoss
 from .losses.gaussian_nll_loss import GaussianNLLLoss
 from .losses.binary_cross_entropy import BCELoss
 from .losses.binary_cross_entropy_with_logits import BCEWithLogitsLoss
+from .losses.ctc_loss import CTCLoss
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/92_package.ipynb #b04896d0
@@ -36,4 +37,5 @@ _all_ = [
     'GaussianNLLLoss',
     'BCELoss',
     'BCEWithLogitsLoss',
+    'CTCLoss',
 ]

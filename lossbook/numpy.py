@@ -6,7 +6,8 @@
 __all__ = ['l1_loss', 'l1_loss_grad', 'mse_loss', 'mse_loss_grad', 'smooth_l1_loss', 'smooth_l1_loss_grad', 'huber_loss',
            'huber_loss_grad', 'nll_loss', 'nll_loss_grad', 'kl_div', 'kl_div_grad', 'poisson_nll_loss',
            'poisson_nll_loss_grad', 'gaussian_nll_loss', 'gaussian_nll_loss_grad', 'binary_cross_entropy',
-           'binary_cross_entropy_grad', 'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_grad']
+           'binary_cross_entropy_grad', 'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_grad',
+           'ctc_loss', 'ctc_loss_grad']
 
 # %% ../nbs/90_numpy.ipynb #905a3b1c
 from .losses.l1_loss import l1_loss, l1_loss_grad
@@ -19,6 +20,7 @@ from .losses.poisson_nll_loss import poisson_nll_loss, poisson_nll_loss_grad
 from .losses.gaussian_nll_loss import gaussian_nll_loss, gaussian_nll_loss_grad
 from .losses.binary_cross_entropy import binary_cross_entropy, binary_cross_entropy_grad
 from .losses.binary_cross_entropy_with_logits import binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_grad
+from .losses.ctc_loss import ctc_loss, ctc_loss_grad
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/90_numpy.ipynb #ced8cb13
@@ -33,4 +35,5 @@ _all_ = [
     'gaussian_nll_loss', 'gaussian_nll_loss_grad',
     'binary_cross_entropy', 'binary_cross_entropy_grad',
     'binary_cross_entropy_with_logits', 'binary_cross_entropy_with_logits_grad',
+    'ctc_loss', 'ctc_loss_grad',
 ]

@@ -145,6 +145,9 @@ def check_parity(loss:str|LossInfo, # a registered name, or a `LossInfo`
         sp = spec_ or spec(info.name)
         combos = sp.combos()
     else:
+        if spec_ is None and info.name not in SPECS and info.name in REGISTRY:
+            try: spec(info.name)            # load lossbook.specs: the spec's grad_through and valid apply to a given grid too
+            except KeyError: pass
         sp = spec_ or SPECS.get(info.name)
         combos = sp.combos(grid) if sp is not None else Spec(info.name, None).combos(grid)
     rng = np.random.default_rng(seed)

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['l1_loss', 'mse_loss', 'smooth_l1_loss', 'huber_loss', 'nll_loss', 'kl_div', 'poisson_nll_loss', 'gaussian_nll_loss',
-           'binary_cross_entropy', 'binary_cross_entropy_with_logits']
+           'binary_cross_entropy', 'binary_cross_entropy_with_logits', 'ctc_loss']
 
 # %% ../nbs/91_torch.ipynb #a225b994
 from .losses.l1_loss import l1_loss_torch as l1_loss
@@ -17,6 +17,7 @@ from .losses.poisson_nll_loss import poisson_nll_loss_torch as poisson_nll_loss
 from .losses.gaussian_nll_loss import gaussian_nll_loss_torch as gaussian_nll_loss
 from .losses.binary_cross_entropy import binary_cross_entropy_torch as binary_cross_entropy
 from .losses.binary_cross_entropy_with_logits import binary_cross_entropy_with_logits_torch as binary_cross_entropy_with_logits
+from .losses.ctc_loss import ctc_loss_torch as ctc_loss
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/91_torch.ipynb #e7a4764b
@@ -31,4 +32,5 @@ _all_ = [
     'gaussian_nll_loss',
     'binary_cross_entropy',
     'binary_cross_entropy_with_logits',
+    'ctc_loss',
 ]
