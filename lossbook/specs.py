@@ -166,7 +166,11 @@ def sample_ctc_spec(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
     # logits of 10² – 10³ give losses in the thousands, where torch's own float32 gradient is off by 1e-4 (its backward
     # exponentiates a difference of two such numbers): those magnitudes are checked in notebook 40 with their tolerance
     scale = min(scale, 10.0)
-    if len(shape) != 4: return sample_ctc(rng, shape, scale, choices)
+    if len(shape) != 4:
+        (lp, tg, il, tl), kw = sample_ctc(rng, shape, scale, choices)
+        if 'blank' not in (choices or {}):   # a whole-grid check: no label may equal any blank of the grid (0, 2) —
+            tg = np.where(np.isin(tg, (0, 2)), 1, tg)   # torch's backward is wrong for a target ending in the blank (notebook 40)
+        return (lp, tg, il, tl), kw
     T, N, C, S = shape
     z = scale * rng.standard_normal((T, N, C))
     lp = z - z.max(-1, keepdims=True); lp = lp - np.log(np.exp(lp).sum(-1, keepdims=True))
@@ -201,5 +205,6 @@ add_spec(Spec('ctc_loss', sample_ctc_spec, ndims=(2, 3), shape_ok=lambda s: s[0]
               grid={'reduction': REDUCTIONS, 'blank': (0, 2), 'zero_infinity': (False, True)},
               bench_shape=lambda n: (200, 16, 40, 40),
               grad_through=lambda name, z: torch.log_softmax(z, -1) if name == 'log_probs' else z,
+              float32_tol={'rtol': 1e-4, 'atol': 2e-4},   # torch's float32 gradient: ~ulp(loss), 5e-5 at T = 64, C = 257
               invalid=_ctc_invalid))
 
