@@ -8,7 +8,7 @@ __all__ = ['REGISTRY', 'LossInfo', 'losses', 'L1Loss', 'MSELoss', 'SmoothL1Loss'
            'CrossEntropyLoss', 'BCELoss', 'BCEWithLogitsLoss', 'KLDivLoss', 'PoissonNLLLoss', 'GaussianNLLLoss',
            'AdaptiveLogSoftmaxWithLoss', 'MarginRankingLoss', 'HingeEmbeddingLoss', 'SoftMarginLoss',
            'MultiLabelSoftMarginLoss', 'MultiMarginLoss', 'MultiLabelMarginLoss', 'CosineEmbeddingLoss',
-           'TripletMarginLoss', 'TripletMarginWithDistanceLoss']
+           'TripletMarginLoss', 'TripletMarginWithDistanceLoss', 'CTCLoss']
 
 # %% ../nbs/92_package.ipynb #1dc9048a
 __doc__ = "lossbook: every PyTorch loss function, derived by hand, written in NumPy and in torch, and checked against torch.nn.functional. `lossbook.numpy`, `lossbook.torch`, the criterion classes `lossbook.<Name>Loss`, and the registry `lossbook.REGISTRY`."
@@ -35,6 +35,7 @@ from .losses.multilabel_margin_loss import MultiLabelMarginLoss
 from .losses.cosine_embedding_loss import CosineEmbeddingLoss
 from .losses.triplet_margin_loss import TripletMarginLoss
 from .losses.triplet_margin_with_distance_loss import TripletMarginWithDistanceLoss
+from .losses.ctc_loss import CTCLoss
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/92_package.ipynb #b04896d0
@@ -61,4 +62,5 @@ _all_ = [
     'CosineEmbeddingLoss',
     'TripletMarginLoss',
     'TripletMarginWithDistanceLoss',
+    'CTCLoss',
 ]

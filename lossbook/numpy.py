@@ -14,7 +14,7 @@ __all__ = ['l1_loss', 'l1_loss_grad', 'mse_loss', 'mse_loss_grad', 'smooth_l1_lo
            'multilabel_soft_margin_loss_grad', 'multi_margin_loss', 'multi_margin_loss_grad', 'multilabel_margin_loss',
            'multilabel_margin_loss_grad', 'cosine_embedding_loss', 'cosine_embedding_loss_grad', 'triplet_margin_loss',
            'triplet_margin_loss_grad', 'triplet_margin_with_distance_loss', 'triplet_margin_with_distance_loss_grad',
-           'Distance', 'pairwise_distance_fn', 'cosine_distance']
+           'Distance', 'pairwise_distance_fn', 'cosine_distance', 'ctc_loss', 'ctc_loss_grad']
 
 # %% ../nbs/90_numpy.ipynb #905a3b1c
 from .losses.l1_loss import l1_loss, l1_loss_grad
@@ -38,6 +38,7 @@ from .losses.multilabel_margin_loss import multilabel_margin_loss, multilabel_ma
 from .losses.cosine_embedding_loss import cosine_embedding_loss, cosine_embedding_loss_grad
 from .losses.triplet_margin_loss import triplet_margin_loss, triplet_margin_loss_grad
 from .losses.triplet_margin_with_distance_loss import triplet_margin_with_distance_loss, triplet_margin_with_distance_loss_grad, Distance, pairwise_distance_fn, cosine_distance
+from .losses.ctc_loss import ctc_loss, ctc_loss_grad
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/90_numpy.ipynb #ced8cb13
@@ -63,4 +64,5 @@ _all_ = [
     'cosine_embedding_loss', 'cosine_embedding_loss_grad',
     'triplet_margin_loss', 'triplet_margin_loss_grad',
     'triplet_margin_with_distance_loss', 'triplet_margin_with_distance_loss_grad', 'Distance', 'pairwise_distance_fn', 'cosine_distance',
+    'ctc_loss', 'ctc_loss_grad',
 ]

@@ -12,7 +12,7 @@ from .testing import (Spec, Draw, Namespaced, add_spec, sample_pointwise, input_
 
 # %% auto #0
 __all__ = ['last_dim_weight', 'COSINE_DISTANCE', 'SQUARED_EUCLIDEAN', 'CDIST', 'FLOAT_DISTANCE', 'sample_ranking_kinks',
-           'sample_hinge', 'sample_soft_margin', 'margin_bench_shape']
+           'sample_hinge', 'sample_soft_margin', 'margin_bench_shape', 'sample_ctc_spec']
 
 # %% ../nbs/02_specs.ipynb #69a72ff6
 add_spec(Spec('l1_loss', sample_pointwise, grid={'reduction': REDUCTIONS, 'weight': (None, input_shaped_weight)},
@@ -386,3 +386,55 @@ add_spec(Spec('triplet_margin_with_distance_loss', _sample_triplets_for, ndims=(
               grid={'reduction': REDUCTIONS, 'distance_function': (None, COSINE_DISTANCE, SQUARED_EUCLIDEAN),
                     'margin': (1.0, 0.5), 'swap': (False, True)},
               invalid=_triplet_distance_invalid, bench_shape=_embedding_bench_shape))
+
+# %% ../nbs/02_specs.ipynb #364654d8
+import torch
+from .testing import sample_ctc
+
+def sample_ctc_spec(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`sample_ctc` with logits of magnitude ≤ 10, plus a 4-tuple (T, N, C, S): full-length inputs and targets of length S (the benchmark's case)."
+    # logits of 10² – 10³ give losses in the thousands, where torch's own float32 gradient is off by 1e-4 (its backward
+    # exponentiates a difference of two such numbers): those magnitudes are checked in notebook 40 with their tolerance
+    scale = min(scale, 10.0)
+    if len(shape) != 4:
+        (lp, tg, il, tl), kw = sample_ctc(rng, shape, scale, choices)
+        if 'blank' not in (choices or {}):   # a whole-grid check: no label may equal any blank of the grid (0, 2) —
+            tg = np.where(np.isin(tg, (0, 2)), 1, tg)   # torch's backward is wrong for a target ending in the blank (notebook 40)
+        return (lp, tg, il, tl), kw
+    T, N, C, S = shape
+    z = scale * rng.standard_normal((T, N, C))
+    lp = z - z.max(-1, keepdims=True); lp = lp - np.log(np.exp(lp).sum(-1, keepdims=True))
+    return (lp, rng.integers(1, C, (N, S)), np.full(N, T), np.full(N, S)), {}
+
+def _ctc_invalid():
+    lp = np.log(np.full((4, 2, 3), 1 / 3)); tg = np.array([[1, 2], [2, 1]]); il = np.array([4, 4]); tl = np.array([2, 2])
+    return [("blank out of range", (lp, tg, il, tl), {'blank': 3}),
+            ("a negative blank", (lp, tg, il, tl), {'blank': -1}),
+            ("an input length beyond T", (lp, tg, np.array([5, 4]), tl), {}),
+            ("a target length beyond the padded width", (lp, tg, il, np.array([3, 2])), {}),
+            ("a negative input length", (lp, tg, np.array([-1, 4]), tl), {}),
+            ("a negative target length", (lp, tg, il, np.array([-1, 2])), {}),
+            ("input_lengths for another batch size", (lp, tg, np.array([4]), tl), {}),
+            ("target_lengths for another batch size", (lp, tg, il, np.array([2, 2, 2])), {}),
+            ("padded targets for another batch size", (lp, tg[:1], il, tl), {}),
+            ("concatenated targets shorter than sum(target_lengths)", (lp, np.array([1, 2, 2]), il, tl), {}),
+            ("float input_lengths", (lp, tg, il.astype(np.float64), tl), {}),
+            ("lengths as an array and a tuple", (lp, tg, il, (2, 2)), {}),
+            ("float lengths in a tuple", (lp, tg, (4.0, 4.0), (2, 2)), {}),
+            ("a 4-d log_probs", (lp[None], tg, il, tl), {}),
+            ("a 1-d log_probs", (lp[:, 0, 0], tg[0], np.array(4), np.array(2)), {}),
+            ("3-d targets", (lp, tg[None], il, tl), {}),
+            ("integer log_probs", (np.zeros((4, 2, 3), np.int64), tg, il, tl), {}),
+            ("float16 log_probs (CPU)", (lp.astype(np.float16), tg, il, tl), {}),
+            ("a bool blank", (lp, tg, il, tl), {'blank': True}),
+            ("zero_infinity not a bool", (lp, tg, il, tl), {'zero_infinity': 1}),
+            ("unknown reduction", (lp, tg, il, tl), {'reduction': 'avg'})]
+
+add_spec(Spec('ctc_loss', sample_ctc_spec, ndims=(2, 3), shape_ok=lambda s: s[0] >= 1 and s[-1] >= 3 and (len(s) == 2 or s[1] >= 1),
+              variants={'lengths': ('tensor', 'tuple'), 'targets': ('padded', 'concatenated')},
+              grid={'reduction': REDUCTIONS, 'blank': (0, 2), 'zero_infinity': (False, True)},
+              bench_shape=lambda n: (200, 16, 40, 40),
+              grad_through=lambda name, z: torch.log_softmax(z, -1) if name == 'log_probs' else z,
+              float32_tol={'rtol': 1e-4, 'atol': 2e-4},   # torch's float32 gradient: ~ulp(loss), 5e-5 at T = 64, C = 257
+              invalid=_ctc_invalid))
+

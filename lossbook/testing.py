@@ -56,6 +56,8 @@ class Spec:
     extremes: bool = False             # the pointwise extreme-value pool applies (input, target of one shape)
     shape_ok: Callable|None = None     # shape → bool: the shapes `sample` takes (C ≥ 1, T ≥ 1, …), beyond `ndims`
     bench_shape: Callable|None = None  # n → the shape tools/benchmark.py samples for about n elements (default: (n,))
+    grad_through: Callable|None = None # (name, tensor) → tensor: compare lossbook.torch's autograd gradient with torch's through it (ctc_loss: a log_softmax, pytorch#52241)
+    float32_tol: dict|None = None      # rtol/atol of float32 checks where torch's own float32 rounding exceeds the default (ctc_loss's backward)
 
     def combos(self, grid:dict|None=None, variants:dict|None=None) -> list[dict]:
         "Every combination of `grid` (default: the spec's) that `valid` accepts together with the sampler's `variants`."
@@ -144,8 +146,12 @@ def check_parity(loss:str|LossInfo, # a registered name, or a `LossInfo`
         sp = spec_ or spec(info.name)
         combos = sp.combos()
     else:
+        if spec_ is None and info.name not in SPECS and info.name in REGISTRY:
+            try: spec(info.name)            # load lossbook.specs: the spec's grad_through and valid apply to a given grid too
+            except KeyError: pass
         sp = spec_ or SPECS.get(info.name)
         combos = sp.combos(grid) if sp is not None else Spec(info.name, None).combos(grid)
+    if not tol and dtype == np.float32 and getattr(sp, 'float32_tol', None): tol = dict(sp.float32_tol)
     rng = np.random.default_rng(seed)
     args = tuple(_as_dtype(a, dtype) for a in args)
     kwargs = {k: _as_dtype(v, dtype) for k, v in (kwargs or {}).items()}
@@ -155,7 +161,7 @@ def check_parity(loss:str|LossInfo, # a registered name, or a `LossInfo`
         for combo in combos:
             named_np = _named(info, args, kwargs)
             opts = {**kwargs, **{k: _as_dtype(v, dtype) for k, v in materialize(combo, rng, named_np).items()}}
-            _check_one(info, args, opts, rng, device, grads, tol)
+            _check_one(info, args, opts, rng, device, grads, tol, getattr(sp, 'grad_through', None))
             n_crit += _check_criterion(info, args, opts, device, tol)
     if not quiet:
         print(f"✓ {info.name}: {len(combos)} option set(s) × values, dtypes, warnings and gradients "
@@ -168,7 +174,7 @@ def _torch_args(info, args, opts, device):
     topts = {k: to_torch(_for(v, 'torch'), info.role(k) in GRAD_ROLES, device) for k, v in opts.items()}
     return targs, topts
 
-def _check_one(info, args, opts, rng, device, grads, tol):
+def _check_one(info, args, opts, rng, device, grads, tol, through=None):
     tag = f"{info.name}({', '.join(f'{k}={_fmt(v)}' for k, v in opts.items())})"
     targs, topts = _torch_args(info, args, opts, device)
     ref, ref_w = _run(info.torch_functional, targs, topts)
@@ -189,7 +195,9 @@ def _check_one(info, args, opts, rng, device, grads, tol):
     diff = [k for k, t in rnamed.items() if is_tensor(t) and t.requires_grad]
     rg = torch.autograd.grad(ref, [rnamed[k] for k in diff], g, allow_unused=True)
     og = torch.autograd.grad(out, [onamed[k] for k in diff], g, allow_unused=True)
-    for k, a, b in zip(diff, og, rg):
+    if through is not None:   # torch's backward is not the derivative here: compare both through `through` (e.g. a log_softmax)
+        og, rg_through = (_grads_through(f, n, diff, through, g) for f, n in ((info.torch, onamed), (info.torch_functional, rnamed)))
+    for k, a, b in zip(diff, og, rg if through is None else rg_through):
         a = torch.zeros_like(rnamed[k]) if a is None else a
         b = torch.zeros_like(rnamed[k]) if b is None else b
         _close(a, b, f"{tag}: lossbook.torch gradient of {k!r}", **tol)
@@ -204,6 +212,12 @@ def _check_one(info, args, opts, rng, device, grads, tol):
         assert k in ngrad, f"{tag}: numpy_grad returned no gradient for {k!r}"
         b = rg[diff.index(k)]
         _close(ngrad[k], torch.zeros_like(rnamed[k]) if b is None else b, f"{tag}: lossbook.numpy gradient of {k!r}", **tol)
+
+def _grads_through(fn, named:dict, diff:list, through, g):
+    "Gradients of `fn` w.r.t. fresh leaves z of the differentiable arguments, each passed in as `through(name, z)`."
+    leaves = {k: named[k].detach().clone().requires_grad_() for k in diff}
+    out = fn(**{**{k: (v.detach() if is_tensor(v) else v) for k, v in named.items()}, **{k: through(k, z) for k, z in leaves.items()}})
+    return torch.autograd.grad(out, [leaves[k] for k in diff], g, allow_unused=True)
 
 def _check_criterion(info, args, opts, device, tol) -> int:
     "The criterion against torch.nn's, when every option is a constructor option: 1 if checked, else 0."

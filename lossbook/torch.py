@@ -8,7 +8,7 @@ __all__ = ['l1_loss', 'mse_loss', 'smooth_l1_loss', 'huber_loss', 'nll_loss', 'c
            'adaptive_log_softmax', 'adaptive_log_softmax_log_prob', 'adaptive_log_softmax_predict',
            'margin_ranking_loss', 'hinge_embedding_loss', 'soft_margin_loss', 'multilabel_soft_margin_loss',
            'multi_margin_loss', 'multilabel_margin_loss', 'cosine_embedding_loss', 'triplet_margin_loss',
-           'triplet_margin_with_distance_loss']
+           'triplet_margin_with_distance_loss', 'ctc_loss']
 
 # %% ../nbs/91_torch.ipynb #a225b994
 from .losses.l1_loss import l1_loss_torch as l1_loss
@@ -32,6 +32,7 @@ from .losses.multilabel_margin_loss import multilabel_margin_loss_torch as multi
 from .losses.cosine_embedding_loss import cosine_embedding_loss_torch as cosine_embedding_loss
 from .losses.triplet_margin_loss import triplet_margin_loss_torch as triplet_margin_loss
 from .losses.triplet_margin_with_distance_loss import triplet_margin_with_distance_loss_torch as triplet_margin_with_distance_loss
+from .losses.ctc_loss import ctc_loss_torch as ctc_loss
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/91_torch.ipynb #e7a4764b
@@ -57,4 +58,5 @@ _all_ = [
     'cosine_embedding_loss',
     'triplet_margin_loss',
     'triplet_margin_with_distance_loss',
+    'ctc_loss',
 ]
