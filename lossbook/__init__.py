@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 __all__ = ['REGISTRY', 'LossInfo', 'losses', 'L1Loss', 'MSELoss', 'SmoothL1Loss', 'HuberLoss', 'NLLLoss', 'NLLLoss2d',
            'CrossEntropyLoss', 'BCELoss', 'BCEWithLogitsLoss', 'KLDivLoss', 'PoissonNLLLoss', 'GaussianNLLLoss',
            'MarginRankingLoss', 'HingeEmbeddingLoss', 'SoftMarginLoss', 'MultiLabelSoftMarginLoss', 'MultiMarginLoss',
-           'MultiLabelMarginLoss']
+           'MultiLabelMarginLoss', 'LinearCrossEntropyLoss']
 
 # %% ../nbs/92_package.ipynb #1dc9048a
 __doc__ = "lossbook: every PyTorch loss function, derived by hand, written in NumPy and in torch, and checked against torch.nn.functional. `lossbook.numpy`, `lossbook.torch`, the criterion classes `lossbook.<Name>Loss`, and the registry `lossbook.REGISTRY`."
@@ -30,6 +30,7 @@ from .losses.soft_margin_loss import SoftMarginLoss
 from .losses.multilabel_soft_margin_loss import MultiLabelSoftMarginLoss
 from .losses.multi_margin_loss import MultiMarginLoss
 from .losses.multilabel_margin_loss import MultiLabelMarginLoss
+from .losses.linear_cross_entropy import LinearCrossEntropyLoss
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/92_package.ipynb #b04896d0
@@ -52,4 +53,5 @@ _all_ = [
     'MultiLabelSoftMarginLoss',
     'MultiMarginLoss',
     'MultiLabelMarginLoss',
+    'LinearCrossEntropyLoss',
 ]

@@ -10,7 +10,8 @@ __all__ = ['l1_loss', 'l1_loss_grad', 'mse_loss', 'mse_loss_grad', 'smooth_l1_lo
            'poisson_nll_loss_grad', 'gaussian_nll_loss', 'gaussian_nll_loss_grad', 'margin_ranking_loss',
            'margin_ranking_loss_grad', 'hinge_embedding_loss', 'hinge_embedding_loss_grad', 'soft_margin_loss',
            'soft_margin_loss_grad', 'multilabel_soft_margin_loss', 'multilabel_soft_margin_loss_grad',
-           'multi_margin_loss', 'multi_margin_loss_grad', 'multilabel_margin_loss', 'multilabel_margin_loss_grad']
+           'multi_margin_loss', 'multi_margin_loss_grad', 'multilabel_margin_loss', 'multilabel_margin_loss_grad',
+           'linear_cross_entropy', 'linear_cross_entropy_grad']
 
 # %% ../nbs/90_numpy.ipynb #905a3b1c
 from .losses.l1_loss import l1_loss, l1_loss_grad
@@ -30,6 +31,7 @@ from .losses.soft_margin_loss import soft_margin_loss, soft_margin_loss_grad
 from .losses.multilabel_soft_margin_loss import multilabel_soft_margin_loss, multilabel_soft_margin_loss_grad
 from .losses.multi_margin_loss import multi_margin_loss, multi_margin_loss_grad
 from .losses.multilabel_margin_loss import multilabel_margin_loss, multilabel_margin_loss_grad
+from .losses.linear_cross_entropy import linear_cross_entropy, linear_cross_entropy_grad
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/90_numpy.ipynb #ced8cb13
@@ -51,4 +53,5 @@ _all_ = [
     'multilabel_soft_margin_loss', 'multilabel_soft_margin_loss_grad',
     'multi_margin_loss', 'multi_margin_loss_grad',
     'multilabel_margin_loss', 'multilabel_margin_loss_grad',
+    'linear_cross_entropy', 'linear_cross_entropy_grad',
 ]

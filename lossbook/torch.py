@@ -6,7 +6,7 @@
 __all__ = ['l1_loss', 'mse_loss', 'smooth_l1_loss', 'huber_loss', 'nll_loss', 'cross_entropy', 'binary_cross_entropy',
            'binary_cross_entropy_with_logits', 'kl_div', 'poisson_nll_loss', 'gaussian_nll_loss', 'margin_ranking_loss',
            'hinge_embedding_loss', 'soft_margin_loss', 'multilabel_soft_margin_loss', 'multi_margin_loss',
-           'multilabel_margin_loss']
+           'multilabel_margin_loss', 'linear_cross_entropy']
 
 # %% ../nbs/91_torch.ipynb #a225b994
 from .losses.l1_loss import l1_loss_torch as l1_loss
@@ -26,6 +26,7 @@ from .losses.soft_margin_loss import soft_margin_loss_torch as soft_margin_loss
 from .losses.multilabel_soft_margin_loss import multilabel_soft_margin_loss_torch as multilabel_soft_margin_loss
 from .losses.multi_margin_loss import multi_margin_loss_torch as multi_margin_loss
 from .losses.multilabel_margin_loss import multilabel_margin_loss_torch as multilabel_margin_loss
+from .losses.linear_cross_entropy import linear_cross_entropy_torch as linear_cross_entropy
 # (one import line per loss, in notebook order: new losses go above this line)
 
 # %% ../nbs/91_torch.ipynb #e7a4764b
@@ -47,4 +48,5 @@ _all_ = [
     'multilabel_soft_margin_loss',
     'multi_margin_loss',
     'multilabel_margin_loss',
+    'linear_cross_entropy',
 ]
