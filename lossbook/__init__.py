@@ -6,9 +6,9 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = ['REGISTRY', 'LossInfo', 'losses', 'L1Loss', 'MSELoss', 'SmoothL1Loss', 'HuberLoss', 'NLLLoss', 'NLLLoss2d',
            'CrossEntropyLoss', 'BCELoss', 'BCEWithLogitsLoss', 'KLDivLoss', 'PoissonNLLLoss', 'GaussianNLLLoss',
-           'AdaptiveLogSoftmaxWithLoss', 'MarginRankingLoss', 'HingeEmbeddingLoss', 'SoftMarginLoss',
-           'MultiLabelSoftMarginLoss', 'MultiMarginLoss', 'MultiLabelMarginLoss', 'CosineEmbeddingLoss',
-           'TripletMarginLoss', 'TripletMarginWithDistanceLoss', 'CTCLoss']
+           'LinearCrossEntropyLoss', 'AdaptiveLogSoftmaxWithLoss', 'MarginRankingLoss', 'HingeEmbeddingLoss',
+           'SoftMarginLoss', 'MultiLabelSoftMarginLoss', 'MultiMarginLoss', 'MultiLabelMarginLoss',
+           'CosineEmbeddingLoss', 'TripletMarginLoss', 'TripletMarginWithDistanceLoss', 'CTCLoss']
 
 # %% ../nbs/92_package.ipynb #1dc9048a
 __doc__ = "lossbook: every PyTorch loss function, derived by hand, written in NumPy and in torch, and checked against torch.nn.functional. `lossbook.numpy`, `lossbook.torch`, the criterion classes `lossbook.<Name>Loss`, and the registry `lossbook.REGISTRY`."
@@ -25,6 +25,7 @@ from .losses.binary_cross_entropy_with_logits import BCEWithLogitsLoss
 from .losses.kl_div import KLDivLoss
 from .losses.poisson_nll_loss import PoissonNLLLoss
 from .losses.gaussian_nll_loss import GaussianNLLLoss
+from .losses.linear_cross_entropy import LinearCrossEntropyLoss
 from .losses.adaptive_log_softmax import AdaptiveLogSoftmaxWithLoss
 from .losses.margin_ranking_loss import MarginRankingLoss
 from .losses.hinge_embedding_loss import HingeEmbeddingLoss
@@ -52,6 +53,7 @@ _all_ = [
     'KLDivLoss',
     'PoissonNLLLoss',
     'GaussianNLLLoss',
+    'LinearCrossEntropyLoss',
     'AdaptiveLogSoftmaxWithLoss',
     'MarginRankingLoss',
     'HingeEmbeddingLoss',

@@ -7,14 +7,15 @@ __all__ = ['l1_loss', 'l1_loss_grad', 'mse_loss', 'mse_loss_grad', 'smooth_l1_lo
            'huber_loss_grad', 'nll_loss', 'nll_loss_grad', 'cross_entropy', 'cross_entropy_grad',
            'binary_cross_entropy', 'binary_cross_entropy_grad', 'binary_cross_entropy_with_logits',
            'binary_cross_entropy_with_logits_grad', 'kl_div', 'kl_div_grad', 'poisson_nll_loss',
-           'poisson_nll_loss_grad', 'gaussian_nll_loss', 'gaussian_nll_loss_grad', 'adaptive_log_softmax',
-           'adaptive_log_softmax_grad', 'adaptive_log_softmax_log_prob', 'adaptive_log_softmax_predict',
-           'margin_ranking_loss', 'margin_ranking_loss_grad', 'hinge_embedding_loss', 'hinge_embedding_loss_grad',
-           'soft_margin_loss', 'soft_margin_loss_grad', 'multilabel_soft_margin_loss',
-           'multilabel_soft_margin_loss_grad', 'multi_margin_loss', 'multi_margin_loss_grad', 'multilabel_margin_loss',
-           'multilabel_margin_loss_grad', 'cosine_embedding_loss', 'cosine_embedding_loss_grad', 'triplet_margin_loss',
-           'triplet_margin_loss_grad', 'triplet_margin_with_distance_loss', 'triplet_margin_with_distance_loss_grad',
-           'Distance', 'pairwise_distance_fn', 'cosine_distance', 'ctc_loss', 'ctc_loss_grad']
+           'poisson_nll_loss_grad', 'gaussian_nll_loss', 'gaussian_nll_loss_grad', 'linear_cross_entropy',
+           'linear_cross_entropy_grad', 'adaptive_log_softmax', 'adaptive_log_softmax_grad',
+           'adaptive_log_softmax_log_prob', 'adaptive_log_softmax_predict', 'margin_ranking_loss',
+           'margin_ranking_loss_grad', 'hinge_embedding_loss', 'hinge_embedding_loss_grad', 'soft_margin_loss',
+           'soft_margin_loss_grad', 'multilabel_soft_margin_loss', 'multilabel_soft_margin_loss_grad',
+           'multi_margin_loss', 'multi_margin_loss_grad', 'multilabel_margin_loss', 'multilabel_margin_loss_grad',
+           'cosine_embedding_loss', 'cosine_embedding_loss_grad', 'triplet_margin_loss', 'triplet_margin_loss_grad',
+           'triplet_margin_with_distance_loss', 'triplet_margin_with_distance_loss_grad', 'Distance',
+           'pairwise_distance_fn', 'cosine_distance', 'ctc_loss', 'ctc_loss_grad']
 
 # %% ../nbs/90_numpy.ipynb #905a3b1c
 from .losses.l1_loss import l1_loss, l1_loss_grad
@@ -28,6 +29,7 @@ from .losses.binary_cross_entropy_with_logits import binary_cross_entropy_with_l
 from .losses.kl_div import kl_div, kl_div_grad
 from .losses.poisson_nll_loss import poisson_nll_loss, poisson_nll_loss_grad
 from .losses.gaussian_nll_loss import gaussian_nll_loss, gaussian_nll_loss_grad
+from .losses.linear_cross_entropy import linear_cross_entropy, linear_cross_entropy_grad
 from .losses.adaptive_log_softmax import adaptive_log_softmax, adaptive_log_softmax_grad, adaptive_log_softmax_log_prob, adaptive_log_softmax_predict
 from .losses.margin_ranking_loss import margin_ranking_loss, margin_ranking_loss_grad
 from .losses.hinge_embedding_loss import hinge_embedding_loss, hinge_embedding_loss_grad
@@ -54,6 +56,7 @@ _all_ = [
     'kl_div', 'kl_div_grad',
     'poisson_nll_loss', 'poisson_nll_loss_grad',
     'gaussian_nll_loss', 'gaussian_nll_loss_grad',
+    'linear_cross_entropy', 'linear_cross_entropy_grad',
     'adaptive_log_softmax', 'adaptive_log_softmax_grad', 'adaptive_log_softmax_log_prob', 'adaptive_log_softmax_predict',
     'margin_ranking_loss', 'margin_ranking_loss_grad',
     'hinge_embedding_loss', 'hinge_embedding_loss_grad',

@@ -136,6 +136,52 @@ add_spec(Spec('binary_cross_entropy_with_logits', sample_logits, ndims=(1, 3), s
               grid={'reduction': REDUCTIONS, 'weight': (None, input_shaped_weight), 'pos_weight': (None, _last_dim)},
               invalid=_bcel_invalid))
 
+# %% ../nbs/02_specs.ipynb #f7c4815f
+import torch
+
+def _linear_ce(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`linear_cross_entropy`'s arguments: hidden states (N, H), a classifier (C, [d1,] H) and index or probability targets."
+    choices = choices or {}
+    N, H, C, *of = shape if len(shape) > 2 else (shape[0], 3, shape[1])
+    x = scale * rng.standard_normal((N, H)) / np.sqrt(max(H, 1))
+    W = rng.standard_normal((C, *of, H))
+    if choices.get('target') == 'probs':
+        p = rng.random((N, C, *of)) ** 3
+        with np.errstate(invalid='ignore'): p = p / p.sum(1, keepdims=True)
+        return (x, W, np.nan_to_num(p)), {}
+    y = rng.integers(0, C, (N, *of)) if C else np.zeros((N, *of), np.int64)
+    ii = choices.get('ignore_index')
+    if np.size(y): y = np.where(rng.random(y.shape) < 0.2, -100 if ii is None else ii, y)
+    return (x, W, y), {}
+
+_lce_bias = Draw(lambda rng, a: rng.standard_normal(np.shape(a['linear_weight'])[:-1]), 'linear bias')
+_lce_weight = Draw(lambda rng, a: rng.uniform(0.1, 2.0, np.shape(a['linear_weight'])[0]), 'class weight')
+
+def _lce_invalid():
+    x23, W43, y = np.zeros((2, 3)), np.zeros((4, 3)), np.array([0, 1])
+    return [("a 3-d input", (np.zeros((2, 2, 3)), W43, y), {}),
+            ("a 1-d linear_weight", (x23, np.zeros(3), y), {}),
+            ("in_features that differ", (x23, np.zeros((4, 5)), y), {}),
+            ("a linear_bias of the wrong shape", (x23, W43, y), {'linear_bias': np.zeros(3)}),
+            ("a K-dim linear_weight with unbatched input", (x23[0], np.zeros((4, 2, 3)), np.array(0)), {}),
+            ("ignore_index with a probability target", (x23, W43, np.full((2, 4), 0.25)), {'ignore_index': -100}),
+            ("class index out of range", (x23, W43, np.array([0, 4])), {}),
+            ("a probability target of the wrong shape", (x23, W43, np.full((2, 3), 1 / 3)), {}),
+            ("weight of the wrong length", (x23, W43, y), {'weight': np.ones(3)}),
+            ("label_smoothing above 1", (x23, W43, y), {'label_smoothing': 1.5}),
+            ("float32 input, float64 linear_weight", (x23.astype(np.float32), W43, y), {}),
+            ("batch_chunk_size and chunking_method that disagree", (x23, W43, y),
+             {'options': torch.nn.LinearCrossEntropyOptions(batch_chunk_size=2, chunking_method='aspect_ratio')}),
+            ("unknown reduction", (x23, W43, y), {'reduction': 'avg'})]
+
+add_spec(Spec('linear_cross_entropy', _linear_ce, ndims=(2, 4), shape_ok=lambda s: len(s) >= 2 and s[-1 if len(s) == 2 else 2] >= 1,
+              bench_shape=lambda n: (2048, 512, 8192) if n >= 10**6 else (max(n // 64, 1), 16, 64),
+              variants={'target': ('index', 'probs')},
+              valid=lambda c: not (c.get('target') == 'probs' and c.get('ignore_index') is not None),
+              grid={'reduction': REDUCTIONS, 'linear_bias': (None, _lce_bias), 'weight': (None, _lce_weight),
+                    'ignore_index': (None, 1), 'label_smoothing': (0.0, 0.2)},
+              invalid=_lce_invalid))
+
 # %% ../nbs/02_specs.ipynb #fe7ab2c4
 from .testing import sample_log_probs
 

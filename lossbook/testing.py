@@ -223,6 +223,8 @@ def _check_criterion(info, args, opts, device, tol) -> int:
     "The criterion against torch.nn's, when every option is a constructor option: 1 if checked, else 0."
     if info.criterion is None: return 0
     ctor = inspect.signature(info.torch_criterion.__init__).parameters
+    if any(p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for n, p in ctor.items() if n != 'self'):
+        return 0   # a criterion with parameters (LinearCrossEntropyLoss: in_features, num_classes) is checked in its notebook
     if not all(k in ctor for k, v in opts.items() if v is not None): return 0
     opts = {k: v for k, v in opts.items() if k in ctor}
     tag = f"{info.criterion.__name__}({', '.join(f'{k}={_fmt(v)}' for k, v in opts.items())})"

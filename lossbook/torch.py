@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['l1_loss', 'mse_loss', 'smooth_l1_loss', 'huber_loss', 'nll_loss', 'cross_entropy', 'binary_cross_entropy',
            'binary_cross_entropy_with_logits', 'kl_div', 'poisson_nll_loss', 'gaussian_nll_loss',
-           'adaptive_log_softmax', 'adaptive_log_softmax_log_prob', 'adaptive_log_softmax_predict',
-           'margin_ranking_loss', 'hinge_embedding_loss', 'soft_margin_loss', 'multilabel_soft_margin_loss',
-           'multi_margin_loss', 'multilabel_margin_loss', 'cosine_embedding_loss', 'triplet_margin_loss',
-           'triplet_margin_with_distance_loss', 'ctc_loss']
+           'linear_cross_entropy', 'adaptive_log_softmax', 'adaptive_log_softmax_log_prob',
+           'adaptive_log_softmax_predict', 'margin_ranking_loss', 'hinge_embedding_loss', 'soft_margin_loss',
+           'multilabel_soft_margin_loss', 'multi_margin_loss', 'multilabel_margin_loss', 'cosine_embedding_loss',
+           'triplet_margin_loss', 'triplet_margin_with_distance_loss', 'ctc_loss']
 
 # %% ../nbs/91_torch.ipynb #a225b994
 from .losses.l1_loss import l1_loss_torch as l1_loss
@@ -22,6 +22,7 @@ from .losses.binary_cross_entropy_with_logits import binary_cross_entropy_with_l
 from .losses.kl_div import kl_div_torch as kl_div
 from .losses.poisson_nll_loss import poisson_nll_loss_torch as poisson_nll_loss
 from .losses.gaussian_nll_loss import gaussian_nll_loss_torch as gaussian_nll_loss
+from .losses.linear_cross_entropy import linear_cross_entropy_torch as linear_cross_entropy
 from .losses.adaptive_log_softmax import adaptive_log_softmax_torch as adaptive_log_softmax, adaptive_log_softmax_log_prob_torch as adaptive_log_softmax_log_prob, adaptive_log_softmax_predict_torch as adaptive_log_softmax_predict
 from .losses.margin_ranking_loss import margin_ranking_loss_torch as margin_ranking_loss
 from .losses.hinge_embedding_loss import hinge_embedding_loss_torch as hinge_embedding_loss
@@ -48,6 +49,7 @@ _all_ = [
     'kl_div',
     'poisson_nll_loss',
     'gaussian_nll_loss',
+    'linear_cross_entropy',
     'adaptive_log_softmax', 'adaptive_log_softmax_log_prob', 'adaptive_log_softmax_predict',
     'margin_ranking_loss',
     'hinge_embedding_loss',

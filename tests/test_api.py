@@ -158,11 +158,20 @@ def test_criterion_scripts_and_compiles(info):
     "torch.jit.script(criterion) runs (its dispatch is jit-ignored); torch.compile(fullgraph=True) traces it without a graph break."
     args, kw = spec(info.name).sample(np.random.default_rng(0), (4, 3), 1.0, {})
     t = [torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args]   # (input, target) or (input, target, var)
-    crit = info.criterion()
-    ref = info.torch_criterion()(*t)
-    torch.testing.assert_close(torch.jit.script(crit)(*t), ref)
+    ct = t
+    if 'linear_weight' in info.args:   # a criterion with parameters: built from linear_weight's shape, torch's weights copied in
+        x, W, y = t
+        ref_crit = info.torch_criterion(W.shape[-1], W.shape[0], dtype=W.dtype)
+        crit = info.criterion(W.shape[-1], W.shape[0], dtype=W.dtype)
+        crit.load_state_dict(ref_crit.state_dict())
+        ct = (x, y)
+        ref = ref_crit(*ct)
+    else:
+        crit = info.criterion()
+        ref = info.torch_criterion()(*t)
+    torch.testing.assert_close(torch.jit.script(crit)(*ct), ref)
     torch._dynamo.reset()
-    torch.testing.assert_close(torch.compile(crit, fullgraph=True, backend='eager')(*t), ref)
+    torch.testing.assert_close(torch.compile(crit, fullgraph=True, backend='eager')(*ct), ref)
     torch.testing.assert_close(torch.compile(info.torch, fullgraph=True, backend='eager')(*t), F.__dict__[info.name](*t))
 
 
