@@ -99,8 +99,10 @@ needs_quarto = pytest.mark.skipif(QUARTO is None, reason='Quarto is not on PATH 
 def site(processed):
     "The site as `nbdev_docs` builds it with real Quarto (in the processed copy; README.md must come out untouched)."
     readme = (processed / 'README.md').read_text()
-    subprocess.run(['nbdev_docs'], cwd=processed, check=True, timeout=1800, capture_output=True)
+    r = subprocess.run(['nbdev_docs'], cwd=processed, check=True, timeout=1800, capture_output=True, text=True)
     assert (processed / 'README.md').read_text() == readme, 'nbdev_docs rewrote README.md (readme_nb in settings.ini)'
+    warnings = [l for l in (r.stdout + r.stderr).splitlines() if 'WARN' in l.upper()]
+    assert not warnings, 'Quarto warned:\n' + '\n'.join(warnings[:20])
     return processed / '_docs'
 
 
@@ -129,6 +131,17 @@ def _width_px(img: Path) -> float:
 def test_nbdev_docs_builds_a_page_per_notebook(site):
     for p in NOTEBOOKS:
         assert (site / _page(p)).exists(), _page(p)
+
+
+@needs_quarto
+def test_search_indexes_every_page(site):
+    "The site's search index (search.json) has every page, loss pages by their criterion's name."
+    from lossbook.core import losses
+    index = json.loads((site / 'search.json').read_text())
+    hrefs = {e['href'].split('#')[0] for e in index}
+    for p in NOTEBOOKS: assert _page(p) in hrefs, f'{_page(p)} is not in the search index'
+    text = ' '.join(e.get('title', '') + ' ' + e.get('text', '') for e in index)
+    for info in losses(): assert info.criterion.__name__ in text, info.criterion.__name__
 
 
 @needs_quarto
@@ -183,3 +196,10 @@ def test_notebooks_follow_the_site_conventions():
     r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'fix_notebook_markdown.py'), '--check', *map(str, NOTEBOOKS)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + '\nrun: python tools/fix_notebook_markdown.py nbs/*.ipynb'
+
+
+def test_every_loss_page_links_the_chooser():
+    "Every loss page (and the adaptive softmax's) points to the chooser from its See also section."
+    for p in LOSS_NBS:
+        md = ' '.join(''.join(c['source']) for c in json.loads(p.read_text())['cells'] if c['cell_type'] == 'markdown')
+        assert '50_which_loss.ipynb' in md, p.name
