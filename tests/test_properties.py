@@ -44,7 +44,7 @@ def test_float32_stays_float32(case):
         grads = case.info.numpy_grad(*args, **kwargs)
     assert isinstance(out, np.ndarray) and out.dtype == np.float32
     for g, name in zip(grads if isinstance(grads, tuple) else (grads,), case.info.grad_args):
-        a = dict(zip(case.info.data_args, args))[name]
+        a = {**dict(zip(case.info.data_args, args)), **kwargs}[name]   # keyword-only inputs too (linear_bias)
         if not isinstance(a, np.ndarray):   # a float var: no gradient (None), as the contract says
             assert g is None, name
             continue

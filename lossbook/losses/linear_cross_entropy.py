@@ -94,7 +94,7 @@ def linear_cross_entropy(input:np.ndarray, # hidden states x: (H,) or (N, H)
     for s in range(0, N, bn):
         z = x[s:s + bn] @ W2.T                                      # this chunk's logits, (n, C·d…), the only big array
         if b2 is not None: z += b2
-        part = cross_entropy(z.reshape(-1, C, *of), a.target[s:s + bn], a.weight, ignore_index=ii, reduction='none', label_smoothing=eps)
+        part = cross_entropy(z.reshape(len(z), C, *of), a.target[s:s + bn], a.weight, ignore_index=ii, reduction='none', label_smoothing=eps)
         if loss is None: loss = np.empty((N, *of), part.dtype)
         loss[s:s + bn] = part
     if loss is None: loss = cross_entropy(np.zeros((0, C, *of), x.dtype), a.target, a.weight, ignore_index=ii, reduction='none', label_smoothing=eps)
@@ -153,7 +153,7 @@ def linear_cross_entropy_grad(input:np.ndarray, # hidden states x
         Xs = X[s:s + bn].astype(op, copy=False)
         z = Xs @ W2.T.astype(op, copy=False)                        # recompute the chunk's logits
         if b2 is not None: z += b2
-        G = cross_entropy_grad(z.reshape(-1, C, *of), T[s:s + bn], a.weight, ignore_index=ii, reduction='none',
+        G = cross_entropy_grad(z.reshape(len(z), C, *of), T[s:s + bn], a.weight, ignore_index=ii, reduction='none',
                                label_smoothing=eps, grad_output=np.ascontiguousarray(gam[s:s + bn])).reshape(z.shape)
         dX[s:s + bn] = G @ W2                                       # ∂/∂x  = G W
         for c in range(0, G.shape[1], cb):                          # ∂/∂W += Gᵀ x, a block of classes at a time:
@@ -173,7 +173,7 @@ class _ChunkedLCE(torch.autograd.Function):
         N, parts = x.shape[0], []
         for s in range(0, N, bn):
             z = x[s:s + bn] @ W2.T if b2 is None else torch.addmm(b2, x[s:s + bn], W2.T)
-            parts.append(cross_entropy_torch(z.reshape(-1, *shape), target[s:s + bn], weight, ignore_index=ii, reduction='none', label_smoothing=eps))
+            parts.append(cross_entropy_torch(z.reshape(len(z), *shape), target[s:s + bn], weight, ignore_index=ii, reduction='none', label_smoothing=eps))
         if not parts:
             z = x.new_zeros((0, *shape))
             return cross_entropy_torch(z, target, weight, ignore_index=ii, reduction='none', label_smoothing=eps)
@@ -189,7 +189,7 @@ class _ChunkedLCE(torch.autograd.Function):
             with torch.enable_grad():
                 xs = x[s:s + ctx.bn].detach()
                 z = (xs @ W2.detach().T if b2 is None else torch.addmm(b2.detach(), xs, W2.detach().T)).requires_grad_()
-                part = cross_entropy_torch(z.reshape(-1, *ctx.shape), target[s:s + ctx.bn], weight, ignore_index=ctx.ii,
+                part = cross_entropy_torch(z.reshape(len(z), *ctx.shape), target[s:s + ctx.bn], weight, ignore_index=ctx.ii,
                                            reduction='none', label_smoothing=ctx.eps)
                 G, = torch.autograd.grad(part, z, grad[s:s + ctx.bn])   # ∂J/∂z for this chunk: softmax·Σq − q, scaled
             if dx is not None: dx[s:s + ctx.bn] = G @ W2                 # dx  = G W
@@ -211,7 +211,7 @@ def linear_cross_entropy_torch(input:torch.Tensor, linear_weight:torch.Tensor, t
     if torch.compiler.is_compiling():   # dynamo traces a Function's backward in a strict mode that cross_entropy_torch's checks break
         def ce(xs, ys):                  # so a compiled graph checkpoints each chunk instead: the same recomputation, autograd's bookkeeping
             z = xs @ W2.T if b2 is None else torch.addmm(b2, xs, W2.T)
-            return cross_entropy_torch(z.reshape(-1, C, *of), ys, a.weight, ignore_index=ii, reduction='none', label_smoothing=eps)
+            return cross_entropy_torch(z.reshape(len(z), C, *of), ys, a.weight, ignore_index=ii, reduction='none', label_smoothing=eps)
         parts = [torch.utils.checkpoint.checkpoint(ce, X[s:s + bn], T[s:s + bn], use_reentrant=False) for s in range(0, X.shape[0], bn)]
         loss = torch.cat(parts) if parts else ce(X, T)
     else:
