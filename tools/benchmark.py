@@ -87,6 +87,11 @@ def _np_peak(fn) -> int:
     return peak - base
 
 
+# Losses whose compiled column is not measured, and why (the page shows the reason in place of a ratio).
+NOT_COMPILED = {'ctc_loss': 'not measured: inductor unrolls the Python loop over time, and T = 200 steps did not finish '
+                            'compiling in 5 minutes (torch.compile(fullgraph=True, backend="eager") traces it)'}
+
+
 def bench(info, n: int, dtype, repeat: int, compile_: bool = True) -> dict:
     args, kw = _inputs(info, n, dtype)
     grad_i = [i for i, name in enumerate(info.data_args) if info.role(name) == 'input' and i < len(args)]
@@ -103,6 +108,7 @@ def bench(info, n: int, dtype, repeat: int, compile_: bool = True) -> dict:
 
     fns = {'native': fwd_bwd(info.torch_functional), 'eager': fwd_bwd(info.torch)}
     res = {'loss': info.name, 'n': n, 'shape': list(np.shape(args[0])), 'dtype': str(np.dtype(dtype))}
+    if info.name in NOT_COMPILED: compile_, res['compiled_note'] = False, NOT_COMPILED[info.name]
     if compile_:
         torch._dynamo.reset()
         compiled = torch.compile(info.torch)
