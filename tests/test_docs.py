@@ -30,15 +30,17 @@ def _copy_project(tmp):
 def _run(code, cwd):
     r = subprocess.run([sys.executable, '-c', code], cwd=cwd, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout + r.stderr
-    return r.stdout
+    return r.stdout + r.stderr
 
 
 @pytest.fixture(scope='module')
 def processed(tmp_path_factory):
     "nbdev's own processing (what nbdev_docs feeds Quarto), in a copy of the project."
     proj = _copy_project(tmp_path_factory.mktemp('docs'))
-    _run('from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar; from nbdev.serve import proc_nbs\n'
-         'refresh_quarto_yml(); nbdev_sidebar(); proc_nbs(n_workers=0)', proj)
+    out = _run('from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar; from nbdev.serve import proc_nbs\n'
+               'refresh_quarto_yml(); nbdev_sidebar(); proc_nbs(n_workers=0)', proj)
+    # nbdev's docs build executes import cells: a cell mixing imports with other code would run that code too
+    assert 'Found cells containing imports and other code' not in out, out[out.find('Found cells'):][:600]
     return proj
 
 

@@ -4,7 +4,7 @@
     python tools/execute_nbs.py nbs/10_l1_loss.ipynb [more.ipynb ...]    # or no argument: every notebook
 
 Cells are run the way the tests run them (`#| eval: false`, `nbdev_export()` and `#| cuda` cells without a GPU are
-skipped) in one
+skipped, and keep the output they had: a long measurement committed from an earlier run stays) in one
 in-process IPython shell per notebook; the first error stops and prints the failing cell. Run `nbdev_clean`
 afterwards, then commit the notebook with the exported module.
 """
@@ -63,17 +63,18 @@ def execute(path: Path) -> None:
     shell.set_path(path.parent.resolve())
     shell.run_cell(SVG_SETUP)                      # a fixed hash salt: re-running a notebook does not rewrite its figures
     flags = skip_flags()
-    for cell in nb.cells:
-        if cell.cell_type == 'code':
-            cell.outputs, cell.execution_count = [], None
+    ran = set()
+    for i, cell in enumerate(nb.cells):
         if not skip_cell(cell, flags):
+            cell.outputs, cell.execution_count = [], None
             shell.cell(cell)
+            ran.add(i)
             if shell.exc:
                 sys.stderr.write(shell.prettytb(fname=path) + '\n')
                 raise SystemExit(f'{path}: stopped at the failing cell above; nothing written')
     raw = read_nb(path)                       # write outputs into the untouched source (directives kept verbatim)
-    for c, done in zip(raw.cells, nb.cells):
-        if c.cell_type == 'code':
+    for i, (c, done) in enumerate(zip(raw.cells, nb.cells)):
+        if i in ran:                          # a skipped cell (`#| eval: false`, `#| cuda` without a GPU) keeps its committed output
             c.outputs, c.execution_count = done.get('outputs', []), done.get('execution_count')
             compact_outputs(c)
     write_nb(raw, path)
