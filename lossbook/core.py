@@ -19,8 +19,8 @@ __all__ = ['REDUCTIONS', 'ROLES', 'GRAD_ROLES', 'REGISTRY', 'ShapeError', 'Optio
            'TargetDTypeError', 'is_tensor', 'numel', 'is_array', 'check_arrays', 'promote_types', 'result_type',
            'floating_dtype', 'opmath', 'broadcast_shape', 'check_shape', 'check_weight', 'check_option', 'scalar',
            'check_reduction', 'legacy_reduction', 'resolve_reduction', 'reduce_loss', 'grad_output_like', 'reduce_grad',
-           'sum_to', 'sgn', 'Pointwise', 'pointwise_args', 'ClassArgs', 'class_args', 'Criterion', 'LossInfo',
-           'register', 'losses', 'loss_table', 'loss_curve', 'sweep', 'plot_loss']
+           'sum_to', 'sgn', 'recompute_when_compiled', 'Pointwise', 'pointwise_args', 'ClassArgs', 'class_args',
+           'Criterion', 'LossInfo', 'register', 'losses', 'loss_table', 'loss_curve', 'sweep', 'plot_loss']
 
 # %% ../nbs/00_core.ipynb #e73a1ee2
 class ShapeError(ValueError, RuntimeError):
@@ -321,6 +321,13 @@ def sgn(x):
     if x.dtype.kind != 'c': return np.where(np.isnan(x), 0, np.sign(x)).astype(x.dtype)
     ax = np.abs(x)
     return np.where(ax == 0, 0, x / np.where(ax == 0, 1, ax)).astype(x.dtype)
+
+# %% ../nbs/00_core.ipynb #572a3a61
+def recompute_when_compiled(f:Callable, *args):
+    "`f(*args)`; under `torch.compile` a non-reentrant checkpoint of it, so the compiled backward recomputes `f` from its inputs instead of keeping its boolean masks."
+    if torch.compiler.is_compiling():
+        return torch.utils.checkpoint.checkpoint(f, *args, use_reentrant=False, preserve_rng_state=False)
+    return f(*args)
 
 # %% ../nbs/00_core.ipynb #5096a991
 @dataclass

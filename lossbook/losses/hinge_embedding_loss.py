@@ -70,12 +70,16 @@ def hinge_embedding_loss_grad(input:np.ndarray, # x
     return sum_to(g * slope, input)
 
 # %% ../../nbs/31_hinge_embedding_loss.ipynb #6df56849
+def _embedding_hinge(x, y, margin):
+    "x where y ≠ −1, plus max(0, m − x) where y ≠ 1, elementwise, as torch's composite writes it; autograd differentiates it."
+    return torch.where(y != 1, (margin - x).clamp_min(0), 0) + torch.where(y != -1, x, 0)
+
 def hinge_embedding_loss_torch(input:torch.Tensor, target:torch.Tensor, margin:float=1.0, size_average=None, reduce=None,
                                reduction:str='mean') -> torch.Tensor:
     "torch's `hinge_embedding_loss`, written from tensor primitives (exported as `lossbook.torch.hinge_embedding_loss`)."
     x, y, shape, margin, reduction = _hinge_embedding_args('hinge_embedding_loss', 'torch', input, target, margin,
                                                            size_average, reduce, reduction)
-    loss = torch.where(y != 1, (margin - x).clamp_min(0), 0) + torch.where(y != -1, x, 0)
+    loss = recompute_when_compiled(_embedding_hinge, x, y, margin)
     return reduce_loss(loss, reduction, dtype='opmath')   # half precision: each step rounds in half (as torch's composite), the sum accumulates in float32
 
 # %% ../../nbs/31_hinge_embedding_loss.ipynb #5a02c6d1

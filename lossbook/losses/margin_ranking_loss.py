@@ -91,12 +91,16 @@ def margin_ranking_loss_grad(input1:np.ndarray, # scores x₁
     return sum_to(gd, input1), sum_to(-gd, input2)
 
 # %% ../../nbs/30_margin_ranking_loss.ipynb #ed403efb
+def _ranking_hinge(x1, x2, y, margin):
+    "max(0, −y·(x₁ − x₂) + m) elementwise, as torch's composite writes it; autograd differentiates it."
+    return (-y * (x1 - x2) + margin).clamp_min(0)
+
 def margin_ranking_loss_torch(input1:torch.Tensor, input2:torch.Tensor, target:torch.Tensor, margin:float=0,
                               size_average=None, reduce=None, reduction:str='mean') -> torch.Tensor:
     "torch's `margin_ranking_loss`, written from tensor primitives (exported as `lossbook.torch.margin_ranking_loss`)."
     x1, x2, y, shape, dt, margin, reduction = _ranking_args('margin_ranking_loss', 'torch', input1, input2, target, margin,
                                                             size_average, reduce, reduction)
-    loss = (-y * (x1 - x2) + margin).clamp_min(0)
+    loss = recompute_when_compiled(_ranking_hinge, x1, x2, y, margin)
     return reduce_loss(loss, reduction, dtype='opmath')   # half precision: each step rounds in half (as torch's composite), the sum accumulates in float32
 
 # %% ../../nbs/30_margin_ranking_loss.ipynb #81040583
