@@ -9,18 +9,19 @@ import warnings
 import numpy as np
 import torch
 from ..core import *
-from .cross_entropy import _ce_args, cross_entropy, cross_entropy_grad, cross_entropy_torch
+from .cross_entropy import _ce_args, cross_entropy
 
 # %% auto #0
 __all__ = ['linear_cross_entropy', 'online_logsumexp', 'linear_cross_entropy_grad', 'linear_cross_entropy_torch',
            'LinearCrossEntropyLoss']
 
 # %% ../../nbs/27_linear_cross_entropy.ipynb #ed8efa72
-_CHUNK_ELEMS = 1 << 21   # logits elements per chunk by default: 2M (8 MiB in float32)
+_CHUNK_ELEMS = 1 << 21   # logits elements per chunk by default: 2M (8 MiB in float32) ...
+_CHUNK_ROWS = 256        # ... but never fewer rows than this: thinner matmuls run below the BLAS's rate, and every chunk adds into all of dW
 
 def _options_chunk(fn, options, N, H, CP, dtype):
     "Rows per chunk: torch's `LinearCrossEntropyOptions` resolved for this call (its `_adjust`), or lossbook's default budget."
-    if options is None: return max(1, min(N, _CHUNK_ELEMS // max(CP, 1)))
+    if options is None: return max(1, min(N, max(_CHUNK_ROWS, _CHUNK_ELEMS // max(CP, 1))))
     if not isinstance(options, torch.nn.LinearCrossEntropyOptions):
         raise OptionError(f"{fn}(): options must be a torch.nn.LinearCrossEntropyOptions or None, got {type(options).__name__}")
     tdt = dtype if isinstance(dtype, torch.dtype) else torch.from_numpy(np.empty(0, dtype)).dtype
@@ -116,6 +117,29 @@ def online_logsumexp(blocks, # an iterable of (N, c_k) logit blocks: the vocabul
     return m + np.log(s)
 
 # %% ../../nbs/27_linear_cross_entropy.ipynb #a16c76a9
+def _np_logit_grad(z, y, w, ii, eps, probs, gamma):
+    "G = γ·(p·Σq − q) = ∂(Σ γ·ℓ)/∂z for one chunk's logits z (n, C, P), written over z: the softmax in place, then the target's terms."
+    C = z.shape[1]
+    if C == 0: return z
+    z -= z.max(1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(1, keepdims=True)                                    # p = softmax(z), in place
+    if probs:                                                        # q = w·((1 − ε)·t + ε/C)
+        q = y if not eps else y * (1 - eps) + eps / C
+        if w is not None: q = q * w[:, None]
+        z *= q.sum(1, keepdims=True); z -= q; z *= gamma[:, None]
+        return z
+    keep = y != ii                                                   # q = (1 − ε)·w_y·onehot(y) + (ε/C)·w on kept rows
+    ys = np.where(keep, y, 0)
+    gk = np.where(keep, gamma, 0)                                    # γ, 0 on ignored rows
+    wy = None if w is None else w[ys]
+    sq = (1 - eps) * (1 if wy is None else wy) + eps / C * (C if w is None else w.sum())   # Σ_c q_c
+    z *= (gk * sq)[:, None]                                          # γ·p·Σq
+    idx = ys[:, None]
+    np.put_along_axis(z, idx, np.take_along_axis(z, idx, 1) - ((1 - eps) * (gk if wy is None else gk * wy))[:, None], 1)
+    if eps: z -= (eps / C) * (gk[:, None] if w is None else gk[:, None] * w[:, None])   # − γ·(ε/C)·w_c everywhere
+    return z
+
 def linear_cross_entropy_grad(input:np.ndarray, # hidden states x
                               linear_weight:np.ndarray, # classifier W
                               target:np.ndarray, # class indices or probabilities
@@ -128,97 +152,144 @@ def linear_cross_entropy_grad(input:np.ndarray, # hidden states x
                               options=None, # LinearCrossEntropyOptions: rows per chunk
                               grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                              ) -> tuple:
-    "(∂J/∂x, ∂J/∂W[, ∂J/∂b]) chunk by chunk: each chunk's logit gradient G = γ·(softmax·Σq − q) from `cross_entropy_grad`, then dx = G W, dW += Gᵀx, db += Σ G."
+    "(∂J/∂x, ∂J/∂W[, ∂J/∂b]) chunk by chunk: each chunk's logit gradient G = γ·(p·Σq − q) formed in place, then dx = G W, dW += Gᵀx, db += Σ G."
     fn = 'linear_cross_entropy_grad'
     x, W, b, a, ii, eps, bn = _lce_args(fn, 'numpy', input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options)
     C, of, H = W.shape[0], W.shape[1:-1], W.shape[-1]
+    P = math.prod(of)
     op = opmath(x.dtype)
-    W2 = W.reshape(math.prod(W.shape[:-1]), H)
-    b2 = None if b is None else b.reshape(-1)
+    W2 = W.reshape(C * P, H).astype(op, copy=False)
+    b2 = None if b is None else b.reshape(-1).astype(op, copy=False)
     unbatched = x.ndim == 1
     X = x[None] if unbatched else x
     T = a.target[None] if unbatched else a.target
     N = X.shape[0]
-    rows = (N, *of)
+    T = T.reshape(N, C, P).astype(op, copy=False) if a.probs else T.reshape(N, P)
     w = None if a.weight is None else a.weight.astype(op, copy=False)
     denom = _rows_mean_denom(a, ii, w) if a.reduction == 'mean' else None
     go = grad_output
     if unbatched and go is not None and a.reduction == 'none': go = np.asarray(go)[None]
-    gam = reduce_grad(fn, go, rows, op, a.reduction, denom=denom)   # per-row γ: g, g, or g / denom
-    gam = np.broadcast_to(gam, rows)
+    gam = np.broadcast_to(reduce_grad(fn, go, (N, *of), op, a.reduction, denom=denom), (N, *of)).reshape(N, P)   # per-row γ
     dX, dW = np.zeros((N, H), op), np.zeros(W2.shape, op)
-    cb = max(1, _CHUNK_ELEMS // max(H, 1))                          # classes per block of the dW update
     db = None if b2 is None else np.zeros(b2.shape, op)
+    cb = max(1, _CHUNK_ELEMS // max(H, 1))                          # classes per block of the dW update
+    buf = np.empty((min(cb, C * P), H), op)                         # one reused block: no temporary of W's size
     for s in range(0, N, bn):
         Xs = X[s:s + bn].astype(op, copy=False)
-        z = Xs @ W2.T.astype(op, copy=False)                        # recompute the chunk's logits
+        z = Xs @ W2.T                                               # recompute the chunk's logits
         if b2 is not None: z += b2
-        G = cross_entropy_grad(z.reshape(len(z), C, *of), T[s:s + bn], a.weight, ignore_index=ii, reduction='none',
-                               label_smoothing=eps, grad_output=np.ascontiguousarray(gam[s:s + bn])).reshape(z.shape)
+        G = _np_logit_grad(z.reshape(len(z), C, P), T[s:s + bn], w, ii, eps, a.probs, gam[s:s + bn]).reshape(z.shape)   # in z's buffer
         dX[s:s + bn] = G @ W2                                       # ∂/∂x  = G W
-        for c in range(0, G.shape[1], cb):                          # ∂/∂W += Gᵀ x, a block of classes at a time:
-            dW[c:c + cb] += G[:, c:c + cb].T @ Xs                   # no temporary of W's size
+        for c in range(0, G.shape[1], cb):                          # ∂/∂W += Gᵀ x, a block of classes at a time
+            k = min(cb, G.shape[1] - c)
+            dW[c:c + k] += np.matmul(G[:, c:c + k].T, Xs, out=buf[:k])
         if db is not None: db += G.sum(0)                           # ∂/∂b += Σ_rows G
+        del z, G                                                    # before the next chunk's logits exist
     dX = dX[0] if unbatched else dX
     out = (dX.astype(x.dtype, copy=False), dW.reshape(W.shape).astype(W.dtype, copy=False))
     return out if db is None else out + (db.reshape(b.shape).astype(b.dtype, copy=False),)
 
 # %% ../../nbs/27_linear_cross_entropy.ipynb #2182180d
+def _chunk_loss_grad(z, y, w, ii, eps, probs, gamma=None):
+    "One chunk's logits z (n, C, P): the loss per row and position (n, P) — cross_entropy's reduction='none' — and, given the upstream γ (n, P), G = γ·(p·Σq − q) = ∂(Σ γ·ℓ)/∂z, in log p's buffer."
+    C = z.shape[1]
+    if C == 0: return z.new_zeros(z.shape[0], z.shape[2]), z          # every target ignored: no loss, nothing to differentiate
+    if z.shape[2] == 1: lsm = torch.log_softmax(z.view(z.shape[:2]), 1).unsqueeze(2)   # log p; 2-d: softmax's fast kernel (classes contiguous)
+    else: lsm = torch.log_softmax(z, 1)                               # K-dim: over the classes at each position
+    wc = None if w is None else w.view(1, C, 1)
+    if probs:                                                         # q = w·((1 − ε)·t + ε/C)
+        q = y if not eps else y * (1 - eps) + eps / C
+        if wc is not None: q = q * wc
+        loss = -(lsm * q).sum(1)
+        if gamma is None: return loss, None
+        return loss, lsm.exp_().mul_(q.sum(1, keepdim=True)).sub_(q).mul_(gamma.unsqueeze(1))
+    keep = y != ii                                                    # q = (1 − ε)·w_y·onehot(y) + (ε/C)·w on kept rows
+    ys = torch.where(keep, y, 0)
+    picked = lsm.gather(1, ys.unsqueeze(1)).squeeze(1)
+    wy = None if w is None else w[ys]
+    terms = -picked if wy is None else -(picked * wy)
+    if eps:
+        smooth = -(lsm.sum(1) if wc is None else (lsm * wc).sum(1))
+        terms = (1 - eps) * terms + (eps / C) * smooth
+    loss = torch.where(keep, terms, 0)
+    if gamma is None: return loss, None
+    gk = torch.where(keep, gamma, 0)                                  # γ, 0 on ignored rows
+    sq = (1 - eps) * (1 if wy is None else wy) + eps / C * (C if w is None else w.sum())   # Σ_c q_c
+    G = lsm.exp_().mul_((gk * sq).unsqueeze(1))                       # γ·p·Σq
+    G.scatter_add_(1, ys.unsqueeze(1), -((1 - eps) * (gk if wy is None else gk * wy)).unsqueeze(1))   # − γ·q at the target
+    if eps: G.sub_((eps / C) * (gk.unsqueeze(1) if wc is None else gk.unsqueeze(1) * wc))          # − γ·(ε/C)·w_c everywhere
+    return loss, G
+
+def _logits(xs, W2, b2, shape):
+    "One chunk's logits x_S W₂ᵀ + b₂, as (n, C, P): the only (rows × classes) arrays that ever exist."
+    z = xs @ W2.T if b2 is None else torch.addmm(b2, xs, W2.T)
+    return z.view(len(z), shape[0], math.prod(shape[1:]))
+
+def _accumulate(G, xs, W2, dx, dW, db, s):
+    "One chunk's share of the gradients (G: (n, C·P)): dx = G W, dW += Gᵀ x, db += Σ G."
+    if dx is not None: dx[s:s + len(G)] = G @ W2
+    if dW is not None: dW.addmm_(G.T, xs)
+    if db is not None: db += G.sum(0)
+
 class _ChunkedLCE(torch.autograd.Function):
-    "Per-row loss of `cross_entropy(x W₂ᵀ + b₂)`, chunk by chunk; the backward recomputes each chunk's logits (nothing of size N×C is saved)."
+    "cross_entropy(x W₂ᵀ + b₂) chunk by chunk. 'mean'/'sum': the gradients made in the forward while each chunk's logits exist (3 matmuls), scaled by the backward; 'none' (and a second backward): recomputed chunk by chunk (4)."
     @staticmethod
-    def forward(ctx, x, W2, b2, target, weight, shape, ii, eps, bn):
-        ctx.save_for_backward(x, W2, b2, target, weight)
-        ctx.shape, ctx.ii, ctx.eps, ctx.bn = shape, ii, eps, bn
-        N, parts = x.shape[0], []
+    def forward(ctx, x, W2, b2, target, weight, shape, ii, eps, bn, probs, reduction, denom):
+        N, P = x.shape[0], math.prod(shape[1:])
+        T = target.reshape(N, shape[0], P) if probs else target.reshape(N, P)
+        now = any(ctx.needs_input_grad[:3]) and reduction != 'none'  # form G now, for g = 1
+        gamma = (x.new_ones(()) / denom if reduction == 'mean' else x.new_ones(())) if now else None
+        dx = torch.zeros_like(x) if now and ctx.needs_input_grad[0] else None
+        dW = torch.zeros_like(W2) if now and ctx.needs_input_grad[1] else None
+        db = torch.zeros_like(b2) if now and b2 is not None and ctx.needs_input_grad[2] else None
+        loss = x.new_empty((N, P))
         for s in range(0, N, bn):
-            z = x[s:s + bn] @ W2.T if b2 is None else torch.addmm(b2, x[s:s + bn], W2.T)
-            parts.append(cross_entropy_torch(z.reshape(len(z), *shape), target[s:s + bn], weight, ignore_index=ii, reduction='none', label_smoothing=eps))
-        if not parts:
-            z = x.new_zeros((0, *shape))
-            return cross_entropy_torch(z, target, weight, ignore_index=ii, reduction='none', label_smoothing=eps)
-        return torch.cat(parts)
+            xs = x[s:s + bn]; n = len(xs)
+            loss[s:s + n], G = _chunk_loss_grad(_logits(xs, W2, b2, shape), T[s:s + n], weight, ii, eps, probs,
+                                                None if gamma is None else gamma.expand(n, P))
+            if G is not None: _accumulate(G.view(n, -1), xs, W2, dx, dW, db, s)
+            del G                                                     # before the next chunk's logits exist
+        ctx.shape, ctx.ii, ctx.eps, ctx.bn, ctx.probs, ctx.reduction, ctx.denom = shape, ii, eps, bn, probs, reduction, denom
+        ctx.grads = (dx, dW, db) if now else None                    # handed over by the first backward
+        ctx.save_for_backward(x, W2, b2, target, weight)             # the inputs only: what a recomputation needs
+        loss = loss.reshape(N, *shape[1:])
+        if reduction == 'none': return loss
+        return reduce_loss(loss, 'sum') if reduction == 'sum' else reduce_loss(loss, 'mean', denom=denom)
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.grads is not None:                                     # made in the forward for g = 1:
+            grads, ctx.grads = ctx.grads, None                        # scale in place and let go (no second copy)
+            return (*(None if d is None else d.mul_(grad) for d in grads), *([None] * 9))
         x, W2, b2, target, weight = ctx.saved_tensors
+        N, P = x.shape[0], math.prod(ctx.shape[1:])
+        T = target.reshape(N, ctx.shape[0], P) if ctx.probs else target.reshape(N, P)
+        if ctx.reduction == 'none': gam = grad.reshape(N, P)
+        else: gam = (grad / ctx.denom if ctx.reduction == 'mean' else grad).expand(N, P)   # γ per row
         dx = torch.zeros_like(x) if ctx.needs_input_grad[0] else None
         dW = torch.zeros_like(W2) if ctx.needs_input_grad[1] else None
         db = torch.zeros_like(b2) if b2 is not None and ctx.needs_input_grad[2] else None
-        for s in range(0, x.shape[0], ctx.bn):
-            with torch.enable_grad():
-                xs = x[s:s + ctx.bn].detach()
-                z = (xs @ W2.detach().T if b2 is None else torch.addmm(b2.detach(), xs, W2.detach().T)).requires_grad_()
-                part = cross_entropy_torch(z.reshape(len(z), *ctx.shape), target[s:s + ctx.bn], weight, ignore_index=ctx.ii,
-                                           reduction='none', label_smoothing=ctx.eps)
-                G, = torch.autograd.grad(part, z, grad[s:s + ctx.bn])   # ∂J/∂z for this chunk: softmax·Σq − q, scaled
-            if dx is not None: dx[s:s + ctx.bn] = G @ W2                 # dx  = G W
-            if dW is not None: dW.addmm_(G.T, xs)                        # dW += Gᵀ x, in place
-            if db is not None: db += G.sum(0)                            # db += Σ G
-        return dx, dW, db, None, None, None, None, None, None
+        for s in range(0, N, ctx.bn):
+            xs = x[s:s + ctx.bn]; n = len(xs)
+            _, G = _chunk_loss_grad(_logits(xs, W2, b2, ctx.shape), T[s:s + n], weight, ctx.ii, ctx.eps, ctx.probs, gam[s:s + n])
+            _accumulate(G.view(n, -1), xs, W2, dx, dW, db, s)
+            del G
+        return dx, dW, db, *([None] * 9)
 
 # %% ../../nbs/27_linear_cross_entropy.ipynb #15699c66
 def linear_cross_entropy_torch(input:torch.Tensor, linear_weight:torch.Tensor, target:torch.Tensor, *, linear_bias:torch.Tensor|None=None,
                                weight:torch.Tensor|None=None, reduction:str='mean', ignore_index:int|None=None,
                                label_smoothing:float=0.0, options=None) -> torch.Tensor:
-    "`linear_cross_entropy` from tensor primitives, chunked over the batch: a `torch.autograd.Function` whose backward recomputes each chunk's logits."
+    "`linear_cross_entropy` from tensor primitives, chunked over the batch: a `torch.autograd.Function` with the gradient written out (made in the forward for 'mean'/'sum')."
     x, W, b, a, ii, eps, bn = _lce_args('linear_cross_entropy', 'torch', input, linear_weight, target, linear_bias, weight, reduction,
                                         ignore_index, label_smoothing, options)
     C, of, H = W.shape[0], tuple(W.shape[1:-1]), W.shape[-1]
     W2, b2 = W.reshape(math.prod(W.shape[:-1]), H), None if b is None else b.reshape(-1)
     unbatched = x.dim() == 1
     X, T = (x.unsqueeze(0), a.target.unsqueeze(0)) if unbatched else (x, a.target)
-    if torch.compiler.is_compiling():   # dynamo traces a Function's backward in a strict mode that cross_entropy_torch's checks break
-        def ce(xs, ys):                  # so a compiled graph checkpoints each chunk instead: the same recomputation, autograd's bookkeeping
-            z = xs @ W2.T if b2 is None else torch.addmm(b2, xs, W2.T)
-            return cross_entropy_torch(z.reshape(len(z), C, *of), ys, a.weight, ignore_index=ii, reduction='none', label_smoothing=eps)
-        parts = [torch.utils.checkpoint.checkpoint(ce, X[s:s + bn], T[s:s + bn], use_reentrant=False) for s in range(0, X.shape[0], bn)]
-        loss = torch.cat(parts) if parts else ce(X, T)
-    else:
-        loss = _ChunkedLCE.apply(X, W2, b2, T, a.weight, (C, *of), ii, eps, bn)
-    if unbatched: loss = loss.squeeze(0)
-    if a.reduction != 'mean': return reduce_loss(loss, a.reduction)
-    return reduce_loss(loss, 'mean', denom=_rows_mean_denom(a, ii, a.weight))
+    denom = _rows_mean_denom(a, ii, a.weight) if a.reduction == 'mean' else None
+    loss = _ChunkedLCE.apply(X, W2, b2, T, a.weight, (C, *of), ii, eps, bn, a.probs, a.reduction, denom)
+    return loss.squeeze(0) if unbatched and a.reduction == 'none' else loss
 
 # %% ../../nbs/27_linear_cross_entropy.ipynb #b9cb86f1
 class LinearCrossEntropyLoss(torch.nn.Module):
