@@ -171,6 +171,132 @@ def _np_nll_last(last:np.ndarray, il:np.ndarray, tl:np.ndarray) -> np.ndarray:
     "`_np_nll` from α at the last frames, (N, L)."
     return _np_nll(last[None], np.minimum(il, 1), tl)
 
+# %% ../../nbs/40_ctc_loss.ipynb #4ce9f72a
+_FLOOR = -690.0     # an emission more than 690 nats below its frame's best (e^-690 ≈ 1e-300), or −∞: the log-space path
+
+
+class _Flat:
+    "The batch's lattice laid out flat: row n holds two zero pads, then its L positions; two zeros at the end. Shifts by 1 and 2 are views."
+    def __init__(self, lp, ext, skip, il, tl, C):
+        T = lp.shape[0]; N, L = ext.shape; W = L + 2
+        self.T, self.N, self.L, self.W, self.C, self.F, self.il, self.tl = T, N, L, W, C, N * W + 2, il, tl
+        self.lp2 = np.ascontiguousarray(lp).reshape(T, N * C)
+        idx = np.zeros((N, W), np.int64); idx[:, 2:] = np.arange(N)[:, None] * C + ext
+        self.idx = np.concatenate([idx.ravel(), [0, 0]])                    # → n·C + l′_s; pads read column 0 of row n (and are zeroed)
+        self.pad = np.ones(self.F, bool); self.pad[:N * W].reshape(N, W)[:, 2:] = False
+        sk = np.zeros((N, W)); sk[:, 2:] = skip
+        self.skip = np.concatenate([sk.ravel(), [0.0, 0.0]])                # 1 where s − 2 → s is allowed
+        self.skip_from = np.concatenate([self.skip[2:], [0.0, 0.0]])        # 1 where s → s + 2 is allowed
+        n = np.arange(N)
+        init = np.zeros((N, W)); init[n, 2 + 2 * tl] = 1.0; init[n[tl > 0], 1 + 2 * tl[tl > 0]] = 1.0
+        self.init = np.concatenate([init.ravel(), [0.0, 0.0]])
+        self.K = max(16, int(np.ceil(np.sqrt(T))))                             # frames per chunk of emissions, and between checkpoints
+        self.ends = {t: np.repeat(np.concatenate([il - 1 == t, [False]]), [W] * N + [2]) for t in set((il - 1).tolist()) if t >= 0}
+
+    def rows(self, x): return x[:self.N * self.W].reshape(self.N, self.W)
+
+    def emit(self, t0, t1):
+        "P (t1 − t0, F) = exp(E − m), 0 at the pads; m (…, N) the best emission of each frame; the worst E − m of each frame, (…, N)."
+        E = self.lp2[t0:t1].take(self.idx, axis=1)                         # (k, F), the input's dtype
+        Er = E[:, :self.N * self.W].reshape(-1, self.N, self.W)[:, :, 2:]
+        m = Er.max(2)
+        with np.errstate(invalid='ignore', over='ignore'):
+            fin = np.isfinite(m); m = np.where(fin, m, 0.0)                 # no finite best (all −∞, or +∞): the log-space path
+            P = np.subtract(E, np.pad(np.repeat(m, self.W, axis=1), ((0, 0), (0, 2))), dtype=np.float64)
+            low = np.where(fin, P[:, :self.N * self.W].reshape(-1, self.N, self.W)[:, :, 2:].min(2), np.nan)
+            np.exp(P, out=P)
+        P[:, self.pad] = 0.0
+        P[~np.isfinite(P)] = 0.0
+        return P, m, low
+
+    def alpha_step(self, prev, cur, P, tmp):
+        "One scaled step, unnormalised: cur = (α̂ₜ₋₁(s) + α̂ₜ₋₁(s−1) + [skip] α̂ₜ₋₁(s−2)) · Pₜ(s)."
+        np.add(prev[2:], prev[1:-1], out=cur[2:])
+        np.multiply(prev[:-2], self.skip[2:], out=tmp)
+        np.add(cur[2:], tmp, out=cur[2:])
+        np.multiply(cur, P, out=cur)
+
+    def normalise(self, x):
+        "x /= its row sums (a zero sum left as is); returns the sums."
+        c = self.rows(x).sum(1)
+        c[c == 0] = 1.0
+        np.divide(self.rows(x), c[:, None], out=self.rows(x))
+        return c
+
+    def scan(self, keep=None):
+        "Scaled forward over all frames: α̂ at each T_n − 1 (flat), log scale factors (T, N), frame maxima m (T, N), worst emissions (T, N)."
+        T, N, K = self.T, self.N, self.K
+        a = np.zeros((2, self.F)); tmp = np.empty(self.F - 2)
+        last = np.zeros(self.F); logc = np.empty((T, N)); low = np.empty((T, N)); ms = np.empty((T, N))
+        with np.errstate(divide='ignore'):
+            for t0 in range(0, T, K):
+                P, ms[t0:t0 + K], low[t0:t0 + K] = self.emit(t0, min(t0 + K, T))
+                for j in range(P.shape[0]):
+                    t = t0 + j
+                    prev, cur = a[(t - 1) % 2], a[t % 2]
+                    if t == 0: cur[:] = 0; self.rows(cur)[:, 2:4] = self.rows(P[0])[:, 2:4]
+                    else: self.alpha_step(prev, cur, P[j], tmp)
+                    logc[t] = np.log(self.rows(cur).sum(1))
+                    self.normalise(cur)
+                    if keep is not None: keep(t, cur)
+                    if t in self.ends: np.copyto(last, cur, where=self.ends[t])
+        return last, logc + ms, ms, low
+
+    def nll(self, last, logc, low):
+        "ℓ from the scaled scan, and the samples the log-space path must redo."
+        il, tl, n = self.il, self.tl, np.arange(self.N)
+        live = np.arange(self.T)[:, None] < il
+        lr = self.rows(last)
+        p = lr[n, 2 + 2 * tl] + np.where(tl > 0, lr[n, 1 + 2 * tl], 0.0)
+        with np.errstate(divide='ignore', invalid='ignore'):
+            ll = np.where(live, logc, 0.0).sum(0) + np.log(p)
+            bad = ~(np.where(live, low, 0.0) >= _FLOOR).all(0) | ~np.isfinite(ll) | ~(p > 1e-290)
+        ll = np.where(il == 0, np.where(tl == 0, 0.0, -np.inf), ll)
+        return -ll, bad & (il > 0)
+
+    def grad(self, g, out):
+        "Scaled forward (α̂ kept every K frames), then backward in blocks of K: α̂ recomputed, β̃ normalised per frame, γ = α̂β̃ / Σα̂β̃ scattered."
+        T, N, K, F, C = self.T, self.N, self.K, self.F, self.C
+        ckpt = {}
+        def keep(t, cur):
+            if t % K == 0: ckpt[t] = cur.copy()
+        last, logc, ms, low = self.scan(keep)
+        nll, bad = self.nll(last, logc, low)
+        b = np.zeros(F); nxt = np.zeros(F); tmp = np.empty(F - 2); w = np.empty(F)
+        logd = np.zeros(N); S0 = np.ones(N)
+        block = np.zeros((K, F)); occ = np.empty((K, N, C))
+        Pn = None
+        with np.errstate(divide='ignore'):
+            for t0 in range((T - 1) // K * K, -1, -K):
+                t1 = min(t0 + K, T)
+                P, _, _ = self.emit(t0, t1)
+                block[0] = ckpt[t0]
+                for j in range(1, t1 - t0):                       # α̂ of the block again, from its checkpoint
+                    self.alpha_step(block[j - 1], block[j], P[j], tmp)
+                    self.normalise(block[j])
+                for t in range(t1 - 1, t0 - 1, -1):
+                    if Pn is not None:                            # β̃ₜ(s) ∝ Σ over s, s+1, [skip] s+2 of Pₜ₊₁ β̃ₜ₊₁
+                        np.multiply(b, Pn, out=nxt)
+                        np.add(nxt[:-2], nxt[1:-1], out=b[:-2])
+                        np.multiply(nxt[2:], self.skip_from[:-2], out=tmp)
+                        np.add(b[:-2], tmp, out=b[:-2])
+                    if t in self.ends: np.copyto(b, self.init, where=self.ends[t])
+                    logd += np.log(self.normalise(b))
+                    np.multiply(block[t - t0], b, out=w)
+                    s = self.normalise(w)
+                    if t == 0: S0 = s
+                    occ[t - t0] = np.bincount(self.idx, weights=w, minlength=N * C).reshape(N, C)
+                    Pn = P[t - t0]
+                seg = np.exp(self.lp2[t0:t1].reshape(t1 - t0, N, C), dtype=np.float64)
+                seg -= occ[:t1 - t0]; seg *= g[:, None]
+                out[t0:t1] = seg
+            # log Σ α̂₀β̃₀ + log c₀ + Σ log d + Σ_{t>0} m_t is log p as the backward sees it: a lineage one side lost shows here
+            live = np.arange(T)[:, None] < self.il
+            lhs = np.log(S0) + logd + logc[0] + np.where(live, ms, 0.0)[1:].sum(0)
+        bad |= (self.il > 0) & ~(np.abs(lhs + nll) <= 1e-9 * np.maximum(1.0, np.abs(nll)))
+        return nll, bad
+
+
 # %% ../../nbs/40_ctc_loss.ipynb #7a19be5e
 def ctc_loss(log_probs:np.ndarray, # (T, N, C) or unbatched (T, C) log-probabilities, time-major; float32 or float64
              targets:np.ndarray, # padded (N, S) or concatenated (Σ U_n,) label indices, unbatched (S,); never blank
@@ -180,11 +306,17 @@ def ctc_loss(log_probs:np.ndarray, # (T, N, C) or unbatched (T, C) log-probabili
              reduction:str='mean', # 'none' | 'mean' (ℓ_n / max(U_n, 1), averaged over N) | 'sum'
              zero_infinity:bool=False, # replace infinite losses (no alignment fits) and their gradients by 0
             ) -> np.ndarray:
-    "Connectionist temporal classification, as torch's `ctc_loss`: ℓ_n = −log Σ_{π: B(π) = y_n} Π_t y^t_{π_t}, by the forward recursion."
+    "Connectionist temporal classification, as torch's `ctc_loss`: ℓ_n = −log Σ_{π: B(π) = y_n} Π_t y^t_{π_t}, by the forward recursion (scaled; log space where it must)."
     a = _ctc_args('ctc_loss', 'numpy', log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     ext, skip = _extended(a.tg, a.blank)
-    last, _ = _np_alpha_scan(a.lp, ext, skip, a.il)
-    nll = _overflowed(_np_nll_last(last, a.il, a.tl), a.dtype)
+    f = _Flat(a.lp, ext, skip, a.il, a.tl, a.C)
+    last, logc, _, low = f.scan()
+    nll, bad = f.nll(last, logc, low)
+    if bad.any():                                            # the samples the scaled form cannot vouch for: log space
+        with np.errstate(over='ignore'):
+            lastb, _ = _np_alpha_scan(a.lp[:, bad], ext[bad], skip[bad], a.il[bad])
+        nll[bad] = _np_nll_last(lastb, a.il[bad], a.tl[bad])
+    nll = _overflowed(nll, a.dtype)
     if a.zero_infinity: nll = np.where(np.isinf(nll), 0.0, nll)
     nll = nll.astype(a.dtype, copy=False)
     if a.reduction == 'mean':
@@ -232,17 +364,21 @@ def ctc_loss_grad(log_probs:np.ndarray, # (T, N, C) or (T, C) log-probabilities
     "torch's CTC gradient convention (pytorch#52241): g·(exp(log_probs) − γ), the gradient of the logits behind a log_softmax; 0 for t ≥ T_n."
     a = _ctc_args('ctc_loss_grad', 'numpy', log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     ext, skip = _extended(a.tg, a.blank)
-    last, alpha = _np_alpha_scan(a.lp, ext, skip, a.il, store=True)
-    nll = _overflowed(_np_nll_last(last, a.il, a.tl), a.dtype)
     g = reduce_grad('ctc_loss_grad', grad_output, (a.N,) if a.batched else (), a.dtype, a.reduction, denom=1)
     g = np.asarray(g, np.float64).reshape(a.N)
     if a.reduction == 'mean': g = g / np.maximum(a.tl, 1) / a.N    # ∂('mean')/∂ℓ_n
-    grad = _np_beta_grad(a.lp, ext, skip, a.il, a.tl, alpha, nll, g, a.C)
+    grad = np.empty((a.T, a.N, a.C), a.dtype)
+    nll, bad = _Flat(a.lp, ext, skip, a.il, a.tl, a.C).grad(g, grad)   # scaled α̂ / β̃, written row by row into grad
+    if bad.any():                                            # the log-space lean form for the samples it hands back
+        with np.errstate(over='ignore'):
+            lastb, alphab = _np_alpha_scan(a.lp[:, bad], ext[bad], skip[bad], a.il[bad], store=True)
+            nll[bad] = _np_nll_last(lastb, a.il[bad], a.tl[bad])
+            grad[:, bad] = _np_beta_grad(a.lp[:, bad], ext[bad], skip[bad], a.il[bad], a.tl[bad], alphab, nll[bad], g[bad], a.C)
+    nll = _overflowed(nll, a.dtype)
     live = np.arange(a.T)[:, None] < a.il[None]              # frames t < T_n; 0 after
     if a.zero_infinity: live = live & ~np.isinf(nll)[None]
     np.copyto(grad, np.nan, where=np.isneginf(a.lp) | np.isinf(nll)[None, :, None])   # torch: ∞ − ∞
     np.copyto(grad, 0.0, where=~live[..., None])
-    grad = grad.astype(a.dtype, copy=False)
     return grad if a.batched else grad[:, 0]
 
 def _np_beta_grad(lp, ext, skip, il, tl, alpha, nll, g, C:int) -> np.ndarray:
