@@ -193,17 +193,17 @@ class _Flat:
         self.K = max(16, int(np.ceil(np.sqrt(T))))                             # frames per chunk of emissions, and between checkpoints
         self.ends = {t: np.repeat(np.concatenate([il - 1 == t, [False]]), [W] * N + [2]) for t in set((il - 1).tolist()) if t >= 0}
 
-    def rows(self, x): return x[:self.N * self.W].reshape(self.N, self.W)
+    def rows(self, x): return x[..., :self.N * self.W].reshape(x.shape[:-1] + (self.N, self.W))
 
     def emit(self, t0, t1):
         "P (t1 − t0, F) = exp(E − m), 0 at the pads; m (…, N) the best emission of each frame; the worst E − m of each frame, (…, N)."
         E = self.lp2[t0:t1].take(self.idx, axis=1)                         # (k, F), the input's dtype
-        Er = E[:, :self.N * self.W].reshape(-1, self.N, self.W)[:, :, 2:]
-        m = Er.max(2)
+        m = self.rows(E)[..., 2:].max(2)
+        P = E.astype(np.float64)
         with np.errstate(invalid='ignore', over='ignore'):
             fin = np.isfinite(m); m = np.where(fin, m, 0.0)                 # no finite best (all −∞, or +∞): the log-space path
-            P = np.subtract(E, np.pad(np.repeat(m, self.W, axis=1), ((0, 0), (0, 2))), dtype=np.float64)
-            low = np.where(fin, P[:, :self.N * self.W].reshape(-1, self.N, self.W)[:, :, 2:].min(2), np.nan)
+            self.rows(P)[...] -= m[..., None]
+            low = np.where(fin, self.rows(P)[..., 2:].min(2), np.nan)
             np.exp(P, out=P)
         P[:, self.pad] = 0.0
         P[~np.isfinite(P)] = 0.0
@@ -216,86 +216,84 @@ class _Flat:
         np.add(cur[2:], tmp, out=cur[2:])
         np.multiply(cur, P, out=cur)
 
-    def normalise(self, x):
-        "x /= its row sums (a zero sum left as is); returns the sums."
-        c = self.rows(x).sum(1)
-        c[c == 0] = 1.0
-        np.divide(self.rows(x), c[:, None], out=self.rows(x))
+    @staticmethod
+    def normalise(x):
+        "Rows x (…, N, W) divided by their sums, taken ≥ 1e-300 (a live row of a sample not handed back sums to ≥ e^−690); returns the sums used."
+        c = np.add.reduce(x, -1)
+        np.maximum(c, 1e-300, out=c)
+        np.multiply(x, (1.0 / c)[..., None], out=x)
         return c
 
     def scan(self, keep=None):
-        "Scaled forward over all frames: α̂ at each T_n − 1 (flat), log scale factors (T, N), frame maxima m (T, N), worst emissions (T, N)."
+        "Scaled forward over all frames: α̂ at each T_n − 1 (flat), the scale factors c (T, N), frame maxima m (T, N), worst emissions (T, N)."
         T, N, K = self.T, self.N, self.K
-        a = np.zeros((2, self.F)); tmp = np.empty(self.F - 2)
-        last = np.zeros(self.F); logc = np.empty((T, N)); low = np.empty((T, N)); ms = np.empty((T, N))
-        with np.errstate(divide='ignore'):
-            for t0 in range(0, T, K):
-                P, ms[t0:t0 + K], low[t0:t0 + K] = self.emit(t0, min(t0 + K, T))
-                for j in range(P.shape[0]):
-                    t = t0 + j
-                    prev, cur = a[(t - 1) % 2], a[t % 2]
-                    if t == 0: cur[:] = 0; self.rows(cur)[:, 2:4] = self.rows(P[0])[:, 2:4]
-                    else: self.alpha_step(prev, cur, P[j], tmp)
-                    logc[t] = np.log(self.rows(cur).sum(1))
-                    self.normalise(cur)
-                    if keep is not None: keep(t, cur)
-                    if t in self.ends: np.copyto(last, cur, where=self.ends[t])
-        return last, logc + ms, ms, low
+        a = np.zeros((2, self.F)); tmp = np.empty(self.F - 2); ar = self.rows(a)
+        last = np.zeros(self.F); c = np.empty((T, N)); low = np.empty((T, N)); ms = np.empty((T, N))
+        for t0 in range(0, T, K):
+            P, ms[t0:t0 + K], low[t0:t0 + K] = self.emit(t0, min(t0 + K, T))
+            for j in range(P.shape[0]):
+                t = t0 + j
+                prev, cur = a[(t - 1) % 2], a[t % 2]
+                if t == 0: cur[:] = 0; self.rows(cur)[:, 2:4] = self.rows(P[0])[:, 2:4]
+                else: self.alpha_step(prev, cur, P[j], tmp)
+                c[t] = self.normalise(ar[t % 2])
+                if keep is not None and t % K == 0: keep[t] = cur.copy()   # checkpoints for the gradient
+                if t in self.ends: np.copyto(last, cur, where=self.ends[t])
+        return last, c, ms, low
 
-    def nll(self, last, logc, low):
-        "ℓ from the scaled scan, and the samples the log-space path must redo."
+    def nll(self, last, c, ms, low):
+        "ℓ from the scaled scan, log p = Σ_{t<T_n} (log c_t + m_t) + log(α̂(2U) + α̂(2U − 1)); and the samples the log-space path must redo."
         il, tl, n = self.il, self.tl, np.arange(self.N)
         live = np.arange(self.T)[:, None] < il
         lr = self.rows(last)
         p = lr[n, 2 + 2 * tl] + np.where(tl > 0, lr[n, 1 + 2 * tl], 0.0)
         with np.errstate(divide='ignore', invalid='ignore'):
-            ll = np.where(live, logc, 0.0).sum(0) + np.log(p)
+            ll = np.where(live, np.log(c) + ms, 0.0).sum(0) + np.log(p)
             bad = ~(np.where(live, low, 0.0) >= _FLOOR).all(0) | ~np.isfinite(ll) | ~(p > 1e-290)
         ll = np.where(il == 0, np.where(tl == 0, 0.0, -np.inf), ll)
         return -ll, bad & (il > 0)
 
     def grad(self, g, out):
-        "Scaled forward (α̂ kept every K frames), then backward in blocks of K: α̂ recomputed, β̃ normalised per frame, γ = α̂β̃ / Σα̂β̃ scattered."
-        T, N, K, F, C = self.T, self.N, self.K, self.F, self.C
+        "Scaled forward (α̂ kept every K frames), then backward in blocks of K: α̂ recomputed, β̃ normalised per frame, γ = α̂β̃ / Σα̂β̃ scattered once per block."
+        T, N, K, F, C, W = self.T, self.N, self.K, self.F, self.C, self.W
         ckpt = {}
-        def keep(t, cur):
-            if t % K == 0: ckpt[t] = cur.copy()
-        last, logc, ms, low = self.scan(keep)
-        nll, bad = self.nll(last, logc, low)
-        b = np.zeros(F); nxt = np.zeros(F); tmp = np.empty(F - 2); w = np.empty(F)
-        logd = np.zeros(N); S0 = np.ones(N)
-        block = np.zeros((K, F)); occ = np.empty((K, N, C))
+        last, c, ms, low = self.scan(ckpt)
+        nll, bad = self.nll(last, c, ms, low)
+        r = 1.0 / c
+        b = np.zeros(F); nxt = np.zeros(F); tmp = np.empty(F - 2); d = np.ones((T, N))
+        block = np.zeros((K, F)); blockr = self.rows(block); br = self.rows(b)   # α̂ of one block of frames, then α̂β̃ in place
+        bins = (np.arange(K)[:, None] * (N * C) + self.idx).ravel()          # (frame in block, n, l′_s) → one bincount per block
         Pn = None
-        with np.errstate(divide='ignore'):
-            for t0 in range((T - 1) // K * K, -1, -K):
-                t1 = min(t0 + K, T)
-                P, _, _ = self.emit(t0, t1)
-                block[0] = ckpt[t0]
-                for j in range(1, t1 - t0):                       # α̂ of the block again, from its checkpoint
-                    self.alpha_step(block[j - 1], block[j], P[j], tmp)
-                    self.normalise(block[j])
-                for t in range(t1 - 1, t0 - 1, -1):
-                    if Pn is not None:                            # β̃ₜ(s) ∝ Σ over s, s+1, [skip] s+2 of Pₜ₊₁ β̃ₜ₊₁
-                        np.multiply(b, Pn, out=nxt)
-                        np.add(nxt[:-2], nxt[1:-1], out=b[:-2])
-                        np.multiply(nxt[2:], self.skip_from[:-2], out=tmp)
-                        np.add(b[:-2], tmp, out=b[:-2])
-                    if t in self.ends: np.copyto(b, self.init, where=self.ends[t])
-                    logd += np.log(self.normalise(b))
-                    np.multiply(block[t - t0], b, out=w)
-                    s = self.normalise(w)
-                    if t == 0: S0 = s
-                    occ[t - t0] = np.bincount(self.idx, weights=w, minlength=N * C).reshape(N, C)
-                    Pn = P[t - t0]
-                seg = np.exp(self.lp2[t0:t1].reshape(t1 - t0, N, C), dtype=np.float64)
-                seg -= occ[:t1 - t0]; seg *= g[:, None]
-                out[t0:t1] = seg
-            # log Σ α̂₀β̃₀ + log c₀ + Σ log d + Σ_{t>0} m_t is log p as the backward sees it: a lineage one side lost shows here
-            live = np.arange(T)[:, None] < self.il
-            lhs = np.log(S0) + logd + logc[0] + np.where(live, ms, 0.0)[1:].sum(0)
-        bad |= (self.il > 0) & ~(np.abs(lhs + nll) <= 1e-9 * np.maximum(1.0, np.abs(nll)))
+        for t0 in range((T - 1) // K * K, -1, -K):
+            t1 = min(t0 + K, T); k = t1 - t0
+            P, _, _ = self.emit(t0, t1)
+            block[0] = ckpt[t0]
+            for j in range(1, k):                                 # α̂ of the block again, from its checkpoint, as the scan made it
+                self.alpha_step(block[j - 1], block[j], P[j], tmp)
+                np.multiply(blockr[j], r[t0 + j][:, None], out=blockr[j])
+            for t in range(t1 - 1, t0 - 1, -1):
+                if Pn is not None:                                # β̃ₜ(s) ∝ Σ over s, s+1, [skip] s+2 of Pₜ₊₁ β̃ₜ₊₁
+                    np.multiply(b, Pn, out=nxt)
+                    np.add(nxt[:-2], nxt[1:-1], out=b[:-2])
+                    np.multiply(nxt[2:], self.skip_from[:-2], out=tmp)
+                    np.add(b[:-2], tmp, out=b[:-2])
+                if t in self.ends: np.copyto(b, self.init, where=self.ends[t])
+                d[t] = self.normalise(br)
+                np.multiply(block[t - t0], b, out=block[t - t0])  # ∝ γₜ
+                Pn = P[t - t0]
+            s = self.normalise(blockr[:k])                        # Σ_s γₜ(s) = 1
+            if t0 == 0: S0 = s[0]
+            occ = np.bincount(bins[:k * F], weights=block[:k].ravel(), minlength=k * N * C).reshape(k, N, C)
+            seg = np.exp(self.lp2[t0:t1].reshape(k, N, C), dtype=np.float64)
+            seg -= occ; seg *= g[:, None]
+            out[t0:t1] = seg
+            Pn = Pn.copy(); del P, occ, seg                       # only P of frame t0 carries over to the next block
+        # log Σ α̂₀β̃₀ + log c₀ + Σ_t log d_t + Σ_{0<t<T_n} m_t is log p as the backward sees it: a lineage one side lost shows here
+        live = np.arange(T)[:, None] < self.il
+        with np.errstate(divide='ignore', invalid='ignore'):
+            lhs = np.log(S0) + np.where(live, np.log(d), 0.0).sum(0) + np.log(c[0]) + np.where(live, ms, 0.0).sum(0)
+            bad |= (self.il > 0) & ~(np.abs(lhs + nll) <= 1e-9 * np.maximum(1.0, np.abs(nll)))
         return nll, bad
-
 
 # %% ../../nbs/40_ctc_loss.ipynb #7a19be5e
 def ctc_loss(log_probs:np.ndarray, # (T, N, C) or unbatched (T, C) log-probabilities, time-major; float32 or float64
@@ -310,8 +308,7 @@ def ctc_loss(log_probs:np.ndarray, # (T, N, C) or unbatched (T, C) log-probabili
     a = _ctc_args('ctc_loss', 'numpy', log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     ext, skip = _extended(a.tg, a.blank)
     f = _Flat(a.lp, ext, skip, a.il, a.tl, a.C)
-    last, logc, _, low = f.scan()
-    nll, bad = f.nll(last, logc, low)
+    nll, bad = f.nll(*f.scan())
     if bad.any():                                            # the samples the scaled form cannot vouch for: log space
         with np.errstate(over='ignore'):
             lastb, _ = _np_alpha_scan(a.lp[:, bad], ext[bad], skip[bad], a.il[bad])
