@@ -172,7 +172,7 @@ def _np_nll_last(last:np.ndarray, il:np.ndarray, tl:np.ndarray) -> np.ndarray:
     return _np_nll(last[None], np.minimum(il, 1), tl)
 
 # %% ../../nbs/40_ctc_loss.ipynb #4ce9f72a
-_FLOOR = -690.0     # an emission more than 690 nats below its frame's best (e^-690 ≈ 1e-300), or −∞: the log-space path
+_FLOOR = -100.0     # an emission more than 100 nats below its frame's best, or −∞: the log-space path (peaked frames lose lineages)
 
 
 class _Flat:
@@ -224,7 +224,7 @@ class _Flat:
 
     @staticmethod
     def normalise(x):
-        "Rows x (…, N, W) divided by their sums, taken ≥ 1e-300 (a live row of a sample not handed back sums to ≥ e^−690); returns the sums used."
+        "Rows x (…, N, W) divided by their sums, taken ≥ 1e-300 (a sum at that floor hands the sample to log space); returns the sums used."
         c = np.add.reduce(x, -1)
         np.maximum(c, 1e-300, out=c)
         np.multiply(x, (1.0 / c)[..., None], out=x)
@@ -267,7 +267,7 @@ class _Flat:
             msum = np.where(live, ms, 0.0).sum(0)
             ll = np.where(live, np.log(c), 0.0).sum(0) + msum + np.log(p)
             best = np.maximum(vr[n, 2 + 2 * tl], np.where(tl > 0, vr[n, 1 + 2 * tl], -np.inf)) + msum   # log of the best path
-            bad = (~(np.where(live, low, 0.0) >= _FLOOR).all(0) | ~np.isfinite(ll) | ~(p > 1e-290)
+            bad = (~(np.where(live, low, 0.0) >= _FLOOR).all(0) | ~np.isfinite(ll) | ~(p > 1e-290) | (np.where(live, c, 1.0) <= 1e-300).any(0)
                    | (best > ll + 1e-9 * np.maximum(1.0, np.abs(ll))))   # p below its own best path: mass was lost
         ll = np.where(il == 0, np.where(tl == 0, 0.0, -np.inf), ll)
         return -ll, bad & (il > 0)
