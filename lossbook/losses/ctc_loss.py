@@ -171,6 +171,165 @@ def _np_nll_last(last:np.ndarray, il:np.ndarray, tl:np.ndarray) -> np.ndarray:
     "`_np_nll` from α at the last frames, (N, L)."
     return _np_nll(last[None], np.minimum(il, 1), tl)
 
+# %% ../../nbs/40_ctc_loss.ipynb #4ce9f72a
+_FLOOR = -100.0     # an emission more than 100 nats below its frame's best, or −∞: the log-space path (peaked frames lose lineages)
+
+
+class _Flat:
+    "The batch's lattice laid out flat: row n holds two zero pads, then its L positions; two zeros at the end. Shifts by 1 and 2 are views. With `rev` (T, N₀), rows N₀ … 2N₀ − 1 read sample n − N₀ of lp (T, N₀, C) at frame rev[t, n − N₀]."
+    def __init__(self, lp, ext, skip, il, tl, C, rev=None):
+        T, N0 = lp.shape[:2]; N, L = ext.shape; W = L + 2
+        self.T, self.N, self.L, self.W, self.C, self.F, self.il, self.tl, self.rev = T, N, L, W, C, N * W + 2, il, tl, rev
+        self.lp = lp; self.lp2 = np.ascontiguousarray(lp).reshape(T, N0 * C)
+        idx = np.zeros((N, W), np.int64); idx[:, 2:] = np.arange(N)[:, None] * C + ext
+        self.idx = np.concatenate([idx.ravel(), [0, 0]])                    # → n·C + l′_s; pads read column 0 of row n (and are zeroed)
+        self.pad = np.ones(self.F, bool); self.pad[:N * W].reshape(N, W)[:, 2:] = np.arange(L) > 2 * tl[:, None]   # and past 2U_n
+        sk = np.zeros((N, W)); sk[:, 2:] = skip
+        self.skip = np.concatenate([sk.ravel(), [0.0, 0.0]])                # 1 where s − 2 → s is allowed
+        self.skip_from = np.concatenate([self.skip[2:], [0.0, 0.0]])        # 1 where s → s + 2 is allowed
+        n = np.arange(N)
+        init = np.zeros((N, W)); init[n, 2 + 2 * tl] = 1.0; init[n[tl > 0], 1 + 2 * tl[tl > 0]] = 1.0
+        self.init = np.concatenate([init.ravel(), [0.0, 0.0]])
+        self.K = max(16, int(np.ceil(np.sqrt(T))))                             # frames per chunk of emissions, and between checkpoints
+        if rev is not None: self.K = 8                                         # the loss alone keeps no checkpoints: small chunks, less memory
+        self.ends = {t: np.repeat(np.concatenate([il - 1 == t, [False]]), [W] * N + [2]) for t in set((il - 1).tolist()) if t >= 0}
+
+    def rows(self, x): return x[..., :self.N * self.W].reshape(x.shape[:-1] + (self.N, self.W))
+
+    def emit(self, t0, t1, logs=True):
+        "P (t1 − t0, F) = exp(E − m), 0 at the pads; m (…, N) the best emission of each frame; the worst E − m of each frame, (…, N)."
+        src = self.lp2[t0:t1]
+        if self.rev is not None:                                           # the reversed rows' frames, gathered for this chunk
+            src = np.concatenate([src, self.lp[self.rev[t0:t1], np.arange(self.lp.shape[1])].reshape(t1 - t0, -1)], 1)
+        E = src.take(self.idx, axis=1)                                     # (k, F), the input's dtype
+        m = self.rows(E)[..., 2:].max(2)
+        P = E.astype(np.float64)
+        with np.errstate(invalid='ignore', over='ignore'):
+            fin = np.isfinite(m); m = np.where(fin, m, 0.0)                 # no finite best (all −∞, or +∞): the log-space path
+            self.rows(P)[...] -= m[..., None]
+            low = np.where(fin, self.rows(P)[..., 2:].min(2), np.nan)
+            lE = None
+            if logs: lE = P.copy(); lE[:, self.pad] = -np.inf; lE[~(lE < np.inf)] = -np.inf   # log Pₜ, for the best-path bound
+            np.exp(P, out=P)
+        P[:, self.pad] = 0.0
+        P[~np.isfinite(P)] = 0.0
+        return P, m, low, lE
+
+    def alpha_step(self, prev, cur, P, tmp):
+        "One scaled step, unnormalised: cur = (α̂ₜ₋₁(s) + α̂ₜ₋₁(s−1) + [skip] α̂ₜ₋₁(s−2)) · Pₜ(s)."
+        np.add(prev[2:], prev[1:-1], out=cur[2:])
+        np.multiply(prev[:-2], self.skip[2:], out=tmp)
+        np.add(cur[2:], tmp, out=cur[2:])
+        np.multiply(cur, P, out=cur)
+
+    @staticmethod
+    def normalise(x):
+        "Rows x (…, N, W) divided by their sums, taken ≥ 1e-300 (a sum at that floor hands the sample to log space); returns the sums used."
+        c = np.add.reduce(x, -1)
+        np.maximum(c, 1e-300, out=c)
+        np.multiply(x, (1.0 / c)[..., None], out=x)
+        return c
+
+    @np.errstate(over='ignore')                                           # log-space sums of −1e308s: −∞, as they should be
+    def scan(self, keep=None, every=1):
+        "Scaled forward over all frames: α̂ at each T_n − 1 (flat), the scale factors c (T, N), frame maxima m (T, N), worst emissions (T, N)."
+        T, N, K = self.T, self.N, self.K
+        a = np.zeros((2, self.F)); tmp = np.empty(self.F - 2); ar = self.rows(a); skip2 = self.skip[2:]
+        views = [(a[p, 2:], a[p, 1:-1], a[p, :-2], a[1 - p, 2:], a[1 - p]) for p in (0, 1)]   # α̂ₜ₋₁'s shifts → α̂ₜ, made once
+        v = np.full((2, self.F), -np.inf); vtmp = np.empty(self.F - 2); pen2 = np.where(self.skip > 0, 0.0, -np.inf)[2:]
+        vviews = [(v[p, 2:], v[p, 1:-1], v[p, :-2], v[1 - p, 2:], v[1 - p]) for p in (0, 1)]
+        last = np.zeros(self.F); lastv = np.full(self.F, -np.inf); c = np.ones((T, N)); low = np.empty((T, N)); ms = np.empty((T, N))
+        for t0 in range(0, T, K):
+            P, ms[t0:t0 + K], low[t0:t0 + K], lE = self.emit(t0, min(t0 + K, T))
+            for j in range(P.shape[0]):
+                t = t0 + j
+                cur = a[t % 2]
+                if t == 0:
+                    cur[:] = 0; self.rows(cur)[:, 2:4] = self.rows(P[0])[:, 2:4]
+                    self.rows(v[0])[:, 2:4] = self.rows(lE[0])[:, 2:4]
+                else:                                             # alpha_step, on the views made above; and the best path, in log space
+                    s0, s1, s2, c2, cf = views[(t - 1) % 2]
+                    np.add(s0, s1, out=c2); np.multiply(s2, skip2, out=tmp); np.add(c2, tmp, out=c2); np.multiply(cf, P[j], out=cf)
+                    s0, s1, s2, c2, cf = vviews[(t - 1) % 2]
+                    np.maximum(s0, s1, out=c2); np.add(s2, pen2, out=vtmp); np.maximum(c2, vtmp, out=c2); np.add(cf, lE[j], out=cf)
+                if t % 2 == 0: c[t] = self.normalise(ar[t % 2])  # every other frame is enough to keep α̂ in range
+                if keep is not None and t % every == 0: keep[t] = cur.copy()   # checkpoints for the backward
+                if t in self.ends: np.copyto(last, cur, where=self.ends[t]); np.copyto(lastv, v[t % 2], where=self.ends[t])
+        return last, c, ms, low, lastv
+
+    def nll(self, last, c, ms, low, lastv):
+        "ℓ from the scaled scan, log p = Σ_{t<T_n} (log c_t + m_t) + log(α̂(2U) + α̂(2U − 1)); and the samples the log-space path must redo."
+        il, tl, n = self.il, self.tl, np.arange(self.N)
+        live = np.arange(self.T)[:, None] < il
+        lr, vr = self.rows(last), self.rows(lastv)
+        p = lr[n, 2 + 2 * tl] + np.where(tl > 0, lr[n, 1 + 2 * tl], 0.0)
+        with np.errstate(divide='ignore', invalid='ignore'):
+            msum = np.where(live, ms, 0.0).sum(0)
+            ll = np.where(live, np.log(c), 0.0).sum(0) + msum + np.log(p)
+            best = np.maximum(vr[n, 2 + 2 * tl], np.where(tl > 0, vr[n, 1 + 2 * tl], -np.inf)) + msum   # log of the best path
+            bad = (~(np.where(live, low, 0.0) >= _FLOOR).all(0) | ~np.isfinite(ll) | ~(p > 1e-290) | (np.where(live, c, 1.0) <= 1e-300).any(0)
+                   | (best > ll + 1e-9 * np.maximum(1.0, np.abs(ll))))   # p below its own best path: mass was lost
+        ll = np.where(il == 0, np.where(tl == 0, 0.0, -np.inf), ll)
+        return -ll, bad & (il > 0)
+
+    def grad(self, g, out):
+        "Scaled forward (α̂ kept every K frames), then backward in blocks of K: α̂ recomputed, β̃ normalised every 4th frame, γ = α̂β̃ / Σα̂β̃ scattered into the gradient `out` once per block."
+        T, N, K, F, C, W = self.T, self.N, self.K, self.F, self.C, self.W
+        ckpt = {}
+        last, c, ms, low, lastv = self.scan(ckpt, K)
+        nll, bad = self.nll(last, c, ms, low, lastv)
+        r = 1.0 / c
+        b = np.zeros(F); nxt = np.zeros(F); tmp = np.empty(F - 2); d = np.ones((T, N)); S = np.ones((T, N)); br = self.rows(b)
+        block = np.zeros((K, F)); blockr = self.rows(block)       # α̂ of one block of frames, then α̂β̃ in place
+        bins = (np.arange(K)[:, None] * (N * C) + self.idx).ravel()   # (frame in block, n, l′_s) → one bincount per block
+        Pn = None
+        for t0 in range((T - 1) // K * K, -1, -K):
+            t1 = min(t0 + K, T); k = t1 - t0
+            P = self.emit(t0, t1, logs=False)[0]
+            block[0] = ckpt[t0]
+            for j in range(1, k):                                 # α̂ of the block again, from its checkpoint, as the scan made it
+                self.alpha_step(block[j - 1], block[j], P[j], tmp)
+                if (t0 + j) % 2 == 0: np.multiply(blockr[j], r[t0 + j][:, None], out=blockr[j])
+            for t in range(t1 - 1, t0 - 1, -1):
+                if Pn is not None:                                # β̃ₜ(s) ∝ Σ over s, s+1, [skip] s+2 of Pₜ₊₁ β̃ₜ₊₁
+                    np.multiply(b, Pn, out=nxt)
+                    np.add(nxt[:-2], nxt[1:-1], out=b[:-2])
+                    np.multiply(nxt[2:], self.skip_from[:-2], out=tmp)
+                    np.add(b[:-2], tmp, out=b[:-2])
+                if t in self.ends: np.copyto(b, self.init, where=self.ends[t])
+                if t % 4 == 0: d[t] = self.normalise(br)          # every 4th frame is enough to keep β̃ in range
+                np.multiply(block[t - t0], b, out=block[t - t0])  # ∝ γₜ
+                Pn = P[t - t0]
+            S[t0:t1] = self.normalise(blockr[:k])                 # Σ_s γₜ(s) = 1
+            occ = np.bincount(bins[:k * F], weights=block[:k].ravel(), minlength=k * N * C).reshape(k, N, C)
+            seg = np.exp(self.lp2[t0:t1].reshape(k, N, C), dtype=np.float64)
+            seg -= occ; seg *= g[:, None]
+            out[t0:t1] = seg
+            Pn = Pn.copy(); del P, occ, seg                       # only P of frame t0 carries over to the next block
+        # log Σ_s α̂ₜβ̃ₜ + Σ_{τ≤t} log c_τ + Σ_{τ≥t} log d_τ + Σ_τ m_τ is log p at every frame t < T_n: a lineage one side
+        # lost, or a product α̂β̃ that underflowed, shows here
+        live = np.arange(T)[:, None] < self.il
+        with np.errstate(divide='ignore', invalid='ignore'):
+            lc, ld = np.where(live, np.log(c), 0.0), np.where(live, np.log(d), 0.0)
+            lhs = np.log(S) + np.cumsum(lc, 0) + np.cumsum(ld[::-1], 0)[::-1] + np.where(live, ms, 0.0).sum(0)
+            ok = np.abs(lhs + nll) <= 1e-9 * np.maximum(1.0, np.abs(nll))
+            bad |= (self.il > 0) & ~np.where(live, ok, True).all(0)
+        return nll, bad
+
+
+def _np_scaled_nll(a:CTCArgs, ext, skip):
+    "ℓ by the scaled forward, run on the problem and on its reverse (frames T_n − 1, …, 0, the target reversed: β is α of that problem) in one batch of 2N rows: the two log p must agree to 1e-9, or the sample goes to the log-space path."
+    n, j = np.arange(a.N), np.arange(a.tg.shape[1])
+    tg_r = np.where(j < a.tl[:, None], a.tg[n[:, None], np.clip(a.tl[:, None] - 1 - j, 0, None)], a.blank)
+    ext_r, skip_r = _extended(tg_r, a.blank)
+    rev = np.clip(a.il - 1 - np.arange(a.T)[:, None], 0, None)               # the reversed rows read frame T_n − 1 − t
+    f = _Flat(a.lp, np.concatenate([ext, ext_r]), np.concatenate([skip, skip_r]), np.tile(a.il, 2), np.tile(a.tl, 2), a.C, rev)
+    nll, bad = f.nll(*f.scan())
+    with np.errstate(invalid='ignore'):
+        agree = np.abs(nll[:a.N] - nll[a.N:]) <= 1e-9 * np.maximum(1.0, np.abs(nll[:a.N]))
+    return nll[:a.N], (bad[:a.N] | bad[a.N:] | ~agree) & (a.il > 0)
+
+
 # %% ../../nbs/40_ctc_loss.ipynb #7a19be5e
 def ctc_loss(log_probs:np.ndarray, # (T, N, C) or unbatched (T, C) log-probabilities, time-major; float32 or float64
              targets:np.ndarray, # padded (N, S) or concatenated (Σ U_n,) label indices, unbatched (S,); never blank
@@ -180,11 +339,15 @@ def ctc_loss(log_probs:np.ndarray, # (T, N, C) or unbatched (T, C) log-probabili
              reduction:str='mean', # 'none' | 'mean' (ℓ_n / max(U_n, 1), averaged over N) | 'sum'
              zero_infinity:bool=False, # replace infinite losses (no alignment fits) and their gradients by 0
             ) -> np.ndarray:
-    "Connectionist temporal classification, as torch's `ctc_loss`: ℓ_n = −log Σ_{π: B(π) = y_n} Π_t y^t_{π_t}, by the forward recursion."
+    "Connectionist temporal classification, as torch's `ctc_loss`: ℓ_n = −log Σ_{π: B(π) = y_n} Π_t y^t_{π_t}, by the forward recursion (scaled; log space where it must)."
     a = _ctc_args('ctc_loss', 'numpy', log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     ext, skip = _extended(a.tg, a.blank)
-    last, _ = _np_alpha_scan(a.lp, ext, skip, a.il)
-    nll = _overflowed(_np_nll_last(last, a.il, a.tl), a.dtype)
+    nll, bad = _np_scaled_nll(a, ext, skip)                  # the scaled forward, checked on the reversed problem
+    if bad.any():                                            # the samples the scaled form cannot vouch for: log space
+        with np.errstate(over='ignore'):
+            lastb, _ = _np_alpha_scan(a.lp[:, bad], ext[bad], skip[bad], a.il[bad])
+        nll[bad] = _np_nll_last(lastb, a.il[bad], a.tl[bad])
+    nll = _overflowed(nll, a.dtype)
     if a.zero_infinity: nll = np.where(np.isinf(nll), 0.0, nll)
     nll = nll.astype(a.dtype, copy=False)
     if a.reduction == 'mean':
@@ -232,17 +395,21 @@ def ctc_loss_grad(log_probs:np.ndarray, # (T, N, C) or (T, C) log-probabilities
     "torch's CTC gradient convention (pytorch#52241): g·(exp(log_probs) − γ), the gradient of the logits behind a log_softmax; 0 for t ≥ T_n."
     a = _ctc_args('ctc_loss_grad', 'numpy', log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     ext, skip = _extended(a.tg, a.blank)
-    last, alpha = _np_alpha_scan(a.lp, ext, skip, a.il, store=True)
-    nll = _overflowed(_np_nll_last(last, a.il, a.tl), a.dtype)
     g = reduce_grad('ctc_loss_grad', grad_output, (a.N,) if a.batched else (), a.dtype, a.reduction, denom=1)
     g = np.asarray(g, np.float64).reshape(a.N)
     if a.reduction == 'mean': g = g / np.maximum(a.tl, 1) / a.N    # ∂('mean')/∂ℓ_n
-    grad = _np_beta_grad(a.lp, ext, skip, a.il, a.tl, alpha, nll, g, a.C)
+    grad = np.empty((a.T, a.N, a.C), a.dtype)
+    nll, bad = _Flat(a.lp, ext, skip, a.il, a.tl, a.C).grad(g, grad)   # scaled α̂ / β̃, the gradient written block by block
+    if bad.any():                                            # the log-space lean form for the samples it hands back
+        with np.errstate(over='ignore'):
+            lastb, alphab = _np_alpha_scan(a.lp[:, bad], ext[bad], skip[bad], a.il[bad], store=True)
+            nll[bad] = _np_nll_last(lastb, a.il[bad], a.tl[bad])
+            grad[:, bad] = _np_beta_grad(a.lp[:, bad], ext[bad], skip[bad], a.il[bad], a.tl[bad], alphab, nll[bad], g[bad], a.C)
+    nll = _overflowed(nll, a.dtype)
     live = np.arange(a.T)[:, None] < a.il[None]              # frames t < T_n; 0 after
     if a.zero_infinity: live = live & ~np.isinf(nll)[None]
     np.copyto(grad, np.nan, where=np.isneginf(a.lp) | np.isinf(nll)[None, :, None])   # torch: ∞ − ∞
     np.copyto(grad, 0.0, where=~live[..., None])
-    grad = grad.astype(a.dtype, copy=False)
     return grad if a.batched else grad[:, 0]
 
 def _np_beta_grad(lp, ext, skip, il, tl, alpha, nll, g, C:int) -> np.ndarray:
