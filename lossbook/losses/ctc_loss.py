@@ -442,7 +442,7 @@ def _nan_grad_at(lp:torch.Tensor, where:torch.Tensor) -> torch.Tensor:
 
 def ctc_loss_torch(log_probs:torch.Tensor, targets:torch.Tensor, input_lengths, target_lengths, blank:int=0,
                    reduction:str='mean', zero_infinity:bool=False) -> torch.Tensor:
-    "CTC from tensor primitives — the forward recursion in log space —, differentiable by autograd — the true gradient (exported as `lossbook.torch.ctc_loss`)."
+    "CTC from tensor primitives — the forward recursion in log space —, differentiable by autograd — the true gradient; `lossbook.torch` exports it as `ctc_loss`."
     a = _ctc_args('ctc_loss', 'torch', log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     lp, il, tl, dt, dev = a.lp, a.il, a.tl, a.lp.dtype, a.lp.device
     NEG = -1e30 if dt == torch.float32 else -1e300

@@ -225,6 +225,12 @@ def _logits(xs, W2, b2, shape):
     z = xs @ W2.T if b2 is None else torch.addmm(b2, xs, W2.T)
     return z.view(len(z), shape[0], math.prod(shape[1:]))
 
+def _grad_buffers(ctx, x, W2, b2, now:bool=True):
+    "Zeroed dx, dW, db for the inputs that need a gradient (None for the others, and for all when not `now`)."
+    need = ctx.needs_input_grad
+    return (torch.zeros_like(x) if now and need[0] else None, torch.zeros_like(W2) if now and need[1] else None,
+            torch.zeros_like(b2) if now and b2 is not None and need[2] else None)
+
 def _accumulate(G, xs, W2, dx, dW, db, s):
     "One chunk's share of the gradients (G: (n, C·P)): dx = G W, dW += Gᵀ x, db += Σ G."
     if dx is not None: dx[s:s + len(G)] = G @ W2
@@ -239,9 +245,7 @@ class _ChunkedLCE(torch.autograd.Function):
         T = target.reshape(N, shape[0], P) if probs else target.reshape(N, P)
         now = any(ctx.needs_input_grad[:3]) and reduction != 'none'  # form G now, for g = 1
         gamma = (x.new_ones(()) / denom if reduction == 'mean' else x.new_ones(())) if now else None
-        dx = torch.zeros_like(x) if now and ctx.needs_input_grad[0] else None
-        dW = torch.zeros_like(W2) if now and ctx.needs_input_grad[1] else None
-        db = torch.zeros_like(b2) if now and b2 is not None and ctx.needs_input_grad[2] else None
+        dx, dW, db = _grad_buffers(ctx, x, W2, b2, now)
         loss = x.new_empty((N, P))
         for s in range(0, N, bn):
             xs = x[s:s + bn]; n = len(xs)
@@ -266,9 +270,7 @@ class _ChunkedLCE(torch.autograd.Function):
         T = target.reshape(N, ctx.shape[0], P) if ctx.probs else target.reshape(N, P)
         if ctx.reduction == 'none': gam = grad.reshape(N, P)
         else: gam = (grad / ctx.denom if ctx.reduction == 'mean' else grad).expand(N, P)   # γ per row
-        dx = torch.zeros_like(x) if ctx.needs_input_grad[0] else None
-        dW = torch.zeros_like(W2) if ctx.needs_input_grad[1] else None
-        db = torch.zeros_like(b2) if b2 is not None and ctx.needs_input_grad[2] else None
+        dx, dW, db = _grad_buffers(ctx, x, W2, b2)
         for s in range(0, N, ctx.bn):
             xs = x[s:s + ctx.bn]; n = len(xs)
             _, G = _chunk_loss_grad(_logits(xs, W2, b2, ctx.shape), T[s:s + n], weight, ctx.ii, ctx.eps, ctx.probs, gam[s:s + n])
