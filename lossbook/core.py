@@ -15,12 +15,14 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['REDUCTIONS', 'ROLES', 'GRAD_ROLES', 'REGISTRY', 'ShapeError', 'OptionError', 'DTypeError', 'TargetError',
-           'TargetDTypeError', 'is_tensor', 'numel', 'is_array', 'check_arrays', 'promote_types', 'result_type',
-           'floating_dtype', 'opmath', 'broadcast_shape', 'check_shape', 'check_weight', 'check_option', 'scalar',
-           'check_reduction', 'legacy_reduction', 'resolve_reduction', 'reduce_loss', 'grad_output_like', 'reduce_grad',
-           'sum_to', 'sgn', 'recompute_when_compiled', 'Pointwise', 'pointwise_args', 'ClassArgs', 'class_args',
-           'Criterion', 'LossInfo', 'register', 'losses', 'loss_table', 'loss_curve', 'sweep', 'plot_loss']
+__all__ = ['NP', 'TORCH', 'AUTOCAST_FLOAT32', 'REDUCTIONS', 'ROLES', 'GRAD_ROLES', 'REGISTRY', 'ShapeError', 'OptionError',
+           'DTypeError', 'TargetError', 'TargetDTypeError', 'is_tensor', 'numel', 'is_array', 'Namespace', 'namespace',
+           'xp_of', 'autocast_float32', 'check_arrays', 'promote_types', 'result_type', 'floating_dtype', 'opmath',
+           'broadcast_shape', 'check_shape', 'check_weight', 'check_option', 'scalar', 'concrete', 'check_reduction',
+           'legacy_reduction', 'resolve_reduction', 'reduce_loss', 'grad_output_like', 'reduce_grad', 'sum_to', 'sgn',
+           'recompute_when_compiled', 'Pointwise', 'pointwise_args', 'ClassArgs', 'class_args', 'Call',
+           'class_denominator', 'Criterion', 'LossInfo', 'register', 'losses', 'loss_table', 'loss_curve', 'sweep',
+           'plot_loss']
 
 # %% ../nbs/00_core.ipynb #e73a1ee2
 class ShapeError(ValueError, RuntimeError):
@@ -51,24 +53,96 @@ def is_array(x) -> bool:
     "Is `x` a NumPy array, a NumPy scalar or a tensor?"
     return isinstance(x, (np.ndarray, np.generic, torch.Tensor))
 
+class Namespace:
+    "The array library a call runs in, in the spirit of the Array API's `xp`: NumPy's (`NP`) or torch's (`TORCH`). Validation is written once against it, never against a string."
+    name = ''
+    def __repr__(self): return 'NP' if self.name == 'numpy' else 'TORCH'
+
+class _NumPyNamespace(Namespace):
+    name, what, elsewhere = 'numpy', 'a NumPy array', ' (tensors go to lossbook.torch)'
+    def take(self, a):
+        "`a` as an array of this namespace, or `None` if it is not one."
+        if isinstance(a, np.ndarray): return a
+        if isinstance(a, np.generic): return np.asarray(a)
+        return None
+    def belongs_elsewhere(self, a) -> bool: return is_tensor(a)
+    def long(self, a): return a.astype(np.int64)
+    def astype(self, a, dtype): return a.astype(dtype, copy=False)
+    def broadcast_to(self, a, shape): return np.broadcast_to(a, shape)
+    def broadcast_arrays(self, *arrays): return np.broadcast_arrays(*arrays)
+    def reshape(self, a, shape): return a.reshape(shape)
+    def zeros(self, shape, like): return np.zeros(shape, like.dtype)
+    def asarray(self, value, like=None):
+        "A NumPy array of `value` (in `like`'s dtype when given)."
+        return np.asarray(value, dtype=None if like is None else like.dtype)
+
+class _TorchNamespace(Namespace):
+    name, what, elsewhere = 'torch', 'a torch.Tensor', ' (NumPy arrays go to lossbook.numpy)'
+    def take(self, a):
+        if not is_tensor(a): return None
+        if a.layout != torch.strided:
+            raise DTypeError(f"argument is a {a.layout} tensor; torch's losses take dense (strided) tensors only")
+        return a
+    def belongs_elsewhere(self, a) -> bool: return isinstance(a, (np.ndarray, np.generic))
+    def long(self, a): return a.long()
+    def astype(self, a, dtype): return a.to(dtype)
+    def broadcast_to(self, a, shape): return a.expand(shape)
+    def broadcast_arrays(self, *arrays): return torch.broadcast_tensors(*arrays)
+    def reshape(self, a, shape): return a.reshape(shape)
+    def zeros(self, shape, like): return like.new_zeros(shape)
+    def asarray(self, value, like=None):
+        "A tensor of `value` (on `like`'s device, in its dtype, when given)."
+        return torch.as_tensor(value) if like is None else torch.as_tensor(value, dtype=like.dtype, device=like.device)
+
+NP, TORCH = _NumPyNamespace(), _TorchNamespace()
+
+def namespace(xp) -> Namespace:
+    "`NP` or `TORCH`, from a `Namespace` or its name ('numpy' | 'torch')."
+    if isinstance(xp, Namespace): return xp
+    try: return {'numpy': NP, 'torch': TORCH}[xp]
+    except KeyError: raise ValueError(f"unknown array namespace {xp!r}: 'numpy' or 'torch'") from None
+
+def xp_of(a) -> Namespace:
+    "The namespace an array belongs to."
+    return TORCH if is_tensor(a) else NP
+
+# The losses that torch.autocast runs in float32 (its "fp32" cast policy: floating inputs other than float64 are cast to
+# float32 first). CPU: measured on torch 2.13 — every loss with an ATen kernel of its own; the three Python composites
+# (gaussian_nll_loss, multilabel_soft_margin_loss, triplet_margin_with_distance_loss) are not on the list and run in
+# whatever dtype their parts give. CUDA: the list in torch's "Autocast Op Reference" (binary_cross_entropy is refused).
+AUTOCAST_FLOAT32 = {
+    'cpu': frozenset('l1_loss mse_loss smooth_l1_loss huber_loss nll_loss cross_entropy binary_cross_entropy '
+                     'binary_cross_entropy_with_logits kl_div poisson_nll_loss linear_cross_entropy margin_ranking_loss '
+                     'hinge_embedding_loss soft_margin_loss multi_margin_loss multilabel_margin_loss cosine_embedding_loss '
+                     'triplet_margin_loss ctc_loss'.split()),
+    'cuda': frozenset('l1_loss mse_loss smooth_l1_loss huber_loss nll_loss cross_entropy binary_cross_entropy_with_logits '
+                      'kl_div poisson_nll_loss margin_ranking_loss hinge_embedding_loss soft_margin_loss multi_margin_loss '
+                      'multilabel_margin_loss cosine_embedding_loss triplet_margin_loss'.split()),
+}
+
+def autocast_float32(fn:str, arrays:list) -> list:
+    "Tensors as `torch.autocast` hands them to torch's loss `fn`: where autocast is on for their device and runs `fn` in float32, floating ones (not float64) become float32."
+    t = next((a for a in arrays if is_tensor(a)), None)
+    if t is None: return arrays
+    dev = t.device.type
+    if not torch.is_autocast_enabled(dev) or fn not in AUTOCAST_FLOAT32.get(dev, ()): return arrays
+    return [a.float() if is_tensor(a) and a.is_floating_point() and a.dtype != torch.float64 else a for a in arrays]
+
 def check_arrays(fn:str, # the loss, named in the error message
-                 kind:str, # 'numpy' or 'torch': which namespace is asking
+                 xp, # NP | TORCH (or 'numpy' | 'torch'): which namespace is asking
                  optional:tuple=('weight',), # names that may be `None`
                  **arrays): # argument name → value
-    "Return the named arguments as arrays of `kind`, or raise a `TypeError` naming the first one that is not."
+    "Return the named arguments as arrays of namespace `xp` (as `torch.autocast` casts them), or raise a `TypeError` naming the first one that is not."
+    xp = namespace(xp)
     out = []
     for name, a in arrays.items():
         if a is None and name in optional: out.append(a); continue
-        if kind == 'torch' and is_tensor(a):
-            if a.layout != torch.strided:
-                raise DTypeError(f"{fn}(): argument '{name}' is a {a.layout} tensor; torch's losses take dense (strided) tensors only")
-            out.append(a); continue
-        if kind == 'numpy' and isinstance(a, np.ndarray): out.append(a); continue
-        if kind == 'numpy' and isinstance(a, np.generic): out.append(np.asarray(a)); continue
-        want = 'a NumPy array' if kind == 'numpy' else 'a torch.Tensor'
-        hint = (' (tensors go to lossbook.torch)' if kind == 'numpy' and is_tensor(a) else
-                ' (NumPy arrays go to lossbook.numpy)' if kind == 'torch' and isinstance(a, np.ndarray) else '')
-        raise TypeError(f"{fn}(): argument '{name}' must be {want}, not {type(a).__name__}{hint}")
+        try: got = xp.take(a)
+        except DTypeError as e: raise DTypeError(f"{fn}(): '{name}': {e}") from None
+        if got is not None: out.append(got); continue
+        hint = xp.elsewhere if xp.belongs_elsewhere(a) else ''
+        raise TypeError(f"{fn}(): argument '{name}' must be {xp.what}, not {type(a).__name__}{hint}")
+    if xp is TORCH: out = autocast_float32(fn.removesuffix('_grad'), out)
     return out[0] if len(out) == 1 else out
 
 # %% ../nbs/00_core.ipynb #1d1da5e4
@@ -193,6 +267,17 @@ def scalar(fn:str, name:str, value) -> float:
     if isinstance(value, bool) or not (isinstance(value, (int, float, np.generic)) or (is_array(value) and numel(value) == 1)):
         raise TypeError(f"{fn}(): {name} must be a number, got {type(value).__name__} {value!r}")
     return value.item() if is_array(value) else float(value)
+
+# %% ../nbs/00_core.ipynb #4cfac262
+def _wrapped(t) -> bool:
+    "Is `t` a torch.func wrapper (a batched or grad-tracking tensor) or a fake tensor, whose values cannot be read?"
+    return torch._C._functorch.is_functorch_wrapped_tensor(t) or isinstance(t, torch._subclasses.FakeTensor)
+
+def concrete(*arrays) -> bool:
+    "Can the values of `arrays` be read on the host, cheaply and without breaking the caller? NumPy: yes; torch: plain eager CPU tensors only."
+    if not any(is_tensor(a) for a in arrays): return True
+    if torch.compiler.is_compiling(): return False
+    return all(a.device.type == 'cpu' and not _wrapped(a) for a in arrays if is_tensor(a))
 
 # %% ../nbs/00_core.ipynb #0693bf9a
 REDUCTIONS = ('none', 'mean', 'sum')
@@ -347,7 +432,7 @@ class Pointwise:
         return np.subtract(self.input, self.target, out=np.empty(np.shape(self.input), self.input.dtype))
 
 def pointwise_args(fn:str, # the loss, named in errors
-                   kind:str, # 'numpy' | 'torch'
+                   xp, # NP | TORCH (or 'numpy' | 'torch')
                    input, target, weight=None,
                    reduction:str='mean', size_average=None, reduce=None, # as torch takes them
                    dtype_from:str='both', # 'both': promote input and target; 'input': compute in input's dtype (huber_loss)
@@ -356,7 +441,8 @@ def pointwise_args(fn:str, # the loss, named in errors
                    int_with_weight:bool=False, # with a weight, integer operands pass (torch's weighted path is plain tensor arithmetic)
                    **dtype_rules) -> Pointwise: # `allow_complex` / `allow_int`, passed to `floating_dtype`
     "Validate like torch and return the operands broadcast to one shape, in the dtype the loss computes in."
-    input, target, weight = check_arrays(fn, kind, input=input, target=target, weight=weight)
+    xp = namespace(xp)
+    input, target, weight = check_arrays(fn, xp, input=input, target=target, weight=weight)
     shape = broadcast_shape(fn, input, target, broadcast)
     reduction = resolve_reduction(size_average, reduce, reduction, elementwise_mean=weight is None)
     check_weight(fn, weight, input)
@@ -370,11 +456,8 @@ def pointwise_args(fn:str, # the loss, named in errors
         dt = input.dtype
     op = opmath(dt)
     out = None if op == dt else dt     # a half-precision loss is computed in float32 and cast back at the end
-    if kind == 'torch':
-        x, y = torch.broadcast_tensors(input, target)
-        return Pointwise(x.to(op), y.to(op), weight, reduction, out)
-    return Pointwise(np.broadcast_to(input, shape).astype(op, copy=False),
-                     np.broadcast_to(target, shape).astype(op, copy=False), weight, reduction, out)
+    x, y = (xp.astype(xp.broadcast_to(a, shape), op) for a in (input, target))
+    return Pointwise(x, y, weight, reduction, out)
 
 # %% ../nbs/00_core.ipynb #59b27c06
 @dataclass
@@ -388,12 +471,13 @@ class ClassArgs:
     reduction: str
 
 def class_args(fn:str, # the loss, named in errors
-               kind:str, # 'numpy' | 'torch'
+               xp, # NP | TORCH (or 'numpy' | 'torch')
                input, target, weight=None, ignore_index:int=-100,
                reduction:str='mean', size_average=None, reduce=None, # as torch takes them
                allow_probs:bool=False) -> ClassArgs: # a floating target of the input's shape is a probability target (cross_entropy)
     "Validate a class-dimension loss's arguments like torch (shapes, target dtype, weight, class range) and return them."
-    input, target, weight = check_arrays(fn, kind, input=input, target=target, weight=weight)
+    xp = namespace(xp)
+    input, target, weight = check_arrays(fn, xp, input=input, target=target, weight=weight)
     reduction = resolve_reduction(size_average, reduce, reduction)
     if input.ndim == 0: raise ShapeError(f"{fn}(): input must have 1 or more dimensions (C,), (N, C) or (N, C, d1, …), got a 0-d input "
                                          "(torch: 'Expected 1 or more dimensions (got 0)')")
@@ -413,8 +497,8 @@ def class_args(fn:str, # the loss, named in errors
     if weight is not None and tuple(weight.shape) != (C,):
         raise ShapeError(f"{fn}(): weight must have shape ({C},), one weight per class, got {tuple(weight.shape)} "
                          f"(torch: 'weight tensor should be defined either for all {C} classes or no classes')")
-    if not probs and not (is_tensor(target) and torch.compiler.is_compiling()):   # compiled graphs leave this to torch's gather
-        t = target.detach().long() if is_tensor(target) else target.astype(np.int64)   # uint8 widened: −100 must not wrap to 156
+    if not probs and concrete(target):   # a value check: skipped where the values cannot be read (see `concrete`)
+        t = xp.long(target.detach() if is_tensor(target) else target)   # uint8 widened: −100 must not wrap to 156
         bad = ((t < 0) | (t >= C)) & (t != ignore_index)
         if bool(bad.any()):
             first = (t[bad] if not is_tensor(t) else t[bad]).reshape(-1)[0]
@@ -423,6 +507,38 @@ def class_args(fn:str, # the loss, named in errors
     floating_dtype(fn, input)
     return ClassArgs(input, target, weight, probs, C, reduction)
 
+# %% ../nbs/00_core.ipynb #32aacdbd
+@dataclass
+class Call:
+    "One validated call of a loss: what its front door returns and all that the loss's body reads."
+    fn: str                         # the loss, as errors name it
+    xp: Namespace                   # NP | TORCH
+    reduction: str                  # resolved: 'none' | 'mean' | 'sum' | 'batchmean'
+    arrays: dict = field(default_factory=dict)    # argument → checked array (None where an optional one is absent)
+    options: dict = field(default_factory=dict)   # option → checked value
+    shape: tuple = ()               # the shape of the unreduced loss
+    dtype: Any = None               # the dtype the loss computes in
+    out_dtype: Any = None           # the dtype the result is cast to (a half dtype computed in float32), or None
+    denom: Any = None               # 'mean''s divisor when it is not the element count, or None
+
+    def __getattr__(self, name):
+        "`call.input`, `call.margin`: an array or an option by its name."
+        d = self.__dict__
+        if name in d.get('arrays', ()): return d['arrays'][name]
+        if name in d.get('options', ()): return d['options'][name]
+        raise AttributeError(f"{type(self).__name__} of {d.get('fn', '?')} has no array or option {name!r}")
+
+def class_denominator(keep, # bool mask of the targets that count (y ≠ ignore_index)
+                      wy=None, # the class weight of each target, w[y] (None: unweighted)
+                      dtype=None): # the count's dtype without a weight (NumPy: default float64; torch: the mask's sum as is)
+    "'mean''s divisor of a class loss: Σ w[yᵢ] over the kept targets, or their count."
+    if is_tensor(keep):
+        if wy is not None: return torch.where(keep, wy, 0).sum()
+        n = keep.sum()
+        return n if dtype is None else n.to(dtype)
+    if wy is not None: return np.where(keep, wy, 0).sum()
+    return np.asarray(np.count_nonzero(keep), np.float64 if dtype is None else dtype)
+
 # %% ../nbs/00_core.ipynb #81a15b78
 def _to_namespace(value, like):
     "An array option in the namespace of `like` (the first array argument): tensor ↔ NumPy, on `like`'s device."
@@ -430,10 +546,49 @@ def _to_namespace(value, like):
     if not is_tensor(like) and is_tensor(value): return value.detach().cpu().numpy()
     return value
 
+def _make_forward(cls_name:str, names:tuple, numpy_fn:Callable, torch_fn:Callable):
+    "A `forward(self, <names>)` with the reference criterion's own argument names; it holds the loss's two functions itself."
+    args = ', '.join(names)
+    ns: dict = {'_call_loss': _call_loss, '_numpy_fn': numpy_fn, '_torch_fn': torch_fn}
+    exec(f"def forward(self, {args}):\n    return _call_loss(self, _numpy_fn, _torch_fn, {args})", ns)   # a real signature
+    f = ns['forward']
+    f.__qualname__ = f"{cls_name}.forward"
+    f.__doc__ = (f"The loss of ({args}): NumPy arrays go to `lossbook.numpy`, tensors to `lossbook.torch` "
+                 "(the first array argument decides; array options follow it).")
+    f._lossbook_generated = True
+    return torch.jit.ignore(f)
+
+def _call_loss(self, numpy_fn, torch_fn, *args):
+    "The loss of the data arguments `args` (in the functional's order) with the criterion's options."
+    arrays = [v for v in args if is_array(v)]
+    name = getattr(self, 'original_name', type(self).__name__)   # a scripted module's class is RecursiveScriptModule
+    if not arrays:
+        raise TypeError(f"{name}: pass NumPy arrays or tensors, got " + ', '.join(type(v).__name__ for v in args))
+    first = arrays[0]
+    if any(is_tensor(a) != is_tensor(first) for a in arrays):
+        raise TypeError(f"{name}: pass NumPy arrays or tensors, not a mix: got " + ', '.join(type(v).__name__ for v in args))
+    opts = {k: _to_namespace(getattr(self, k), first) for k in self._options}
+    return (torch_fn if is_tensor(first) else numpy_fn)(*args, **opts)
+
 class Criterion(torch.nn.Module):
-    "Base of lossbook's criterion classes: stores the constructor options, dispatches on the type of the first array argument."
+    "Base of lossbook's criterion classes: stores the constructor options, calls the loss's NumPy or torch function."
     functional = ''  # the loss's functional name in the registry, e.g. 'l1_loss' (no annotation: torch.jit.script reads annotations)
+    _numpy = _torch = None   # set by `register`: the class holds its functions (and so does its forward), never a name to look up
+    _data_args: tuple = ()   # the functional's data arguments, in its order
     __jit_unused_properties__ = ['options']   # torch.jit.script leaves these to Python
+
+    @classmethod
+    def _bind(cls, info):
+        "Called by `register`: attach the loss's functions and, unless the class writes its own, a `forward` with torch's names."
+        cls.functional, cls._data_args = info.name, tuple(info.data_args)
+        cls._numpy, cls._torch = staticmethod(info.numpy), staticmethod(info.torch)
+        names = cls._data_args
+        ref = info.reference_criterion
+        if ref is not None:
+            ref_names = tuple(p for p in inspect.signature(ref.forward).parameters if p != 'self')
+            if len(ref_names) == len(names): names = ref_names   # PoissonNLLLoss.forward(log_input, target)
+        if 'forward' not in cls.__dict__ or getattr(cls.__dict__['forward'], '_lossbook_generated', False):
+            cls.forward = _make_forward(cls.__name__, names, info.numpy, info.torch)
 
     def __init__(self, **options):
         super().__init__()
@@ -452,43 +607,20 @@ class Criterion(torch.nn.Module):
         "The constructor options, as they are now."
         return {k: getattr(self, k) for k in self._options}
 
-    @torch.jit.ignore
-    def forward(self, *args, **kwargs):
-        info = REGISTRY[self.functional]
-        names = info.data_args
-        if len(args) > len(names):
-            raise TypeError(f"{type(self).__name__}.forward() takes {len(names)} arguments ({', '.join(names)}), got {len(args)}")
-        bound = dict(zip(names, args))
-        for k, v in kwargs.items():
-            if k not in names or k in bound:
-                raise TypeError(f"{type(self).__name__}.forward() got an unexpected or repeated argument {k!r}")
-            bound[k] = v
-        missing = [n for n in names if n not in bound]
-        if missing: raise TypeError(f"{type(self).__name__}.forward() is missing {', '.join(map(repr, missing))}")
-        arrays = [v for v in bound.values() if is_array(v)]
-        if not arrays:
-            raise TypeError(f"{type(self).__name__}: pass NumPy arrays or tensors, got " + ', '.join(type(v).__name__ for v in bound.values()))
-        first = arrays[0]
-        if any(is_tensor(a) != is_tensor(first) for a in arrays):
-            raise TypeError(f"{type(self).__name__}: pass NumPy arrays or tensors, not a mix: got "
-                            + ', '.join(type(v).__name__ for v in bound.values()))
-        fn = info.torch if is_tensor(first) else info.numpy
-        opts = {k: _to_namespace(getattr(self, k), first) for k in self._options}
-        return fn(*[bound[n] for n in names], **opts)
-
     def extra_repr(self) -> str:
-        return ', '.join(f'{k}={v!r}' for k, v in self.options.items())
+        return ''   # torch's losses print as `MSELoss()`: the options are attributes, not part of the repr
 
 # %% ../nbs/00_core.ipynb #f59e88ab
 ROLES = ('input', 'target', 'label', 'lengths', 'weight', 'const', 'option')
 GRAD_ROLES = ('input', 'target', 'weight')   # the roles torch differentiates
+_TORCH = object()   # `reference`'s default: torch.nn.functional.<name>
 
 @dataclass
 class LossInfo:
     "Everything lossbook knows about one loss."
     name: str                 # registry name; the functional name in torch.nn.functional, e.g. 'l1_loss'
     criterion: type           # lossbook's criterion class, e.g. L1Loss
-    family: str               # 'regression' | 'classification' | 'likelihood' | 'margin' | 'embedding' | 'sequence'
+    family: str               # 'regression' | 'classification' | 'likelihood' | 'margin' | 'embedding' | 'sequence' | …
     zh: str                   # 中文名
     numpy: Callable           # lossbook.numpy.<name>
     numpy_grad: Callable      # lossbook.numpy.<name>_grad
@@ -498,11 +630,25 @@ class LossInfo:
     broadcast: str = 'warn'   # how a target of another shape is treated: 'warn' | 'silent' | 'exact' | 'none' (not pointwise)
     notebook: str = ''        # the notebook that explains it
     description: str = ''     # one line
-    reference: str = ''       # torch.nn.functional's name for it, when that differs from `name` (a stand-in, an alias)
+    reference: Any = _TORCH   # what lossbook is checked against: torch.nn.functional.<name> (default), the name of another
+                              # torch.nn.functional function (a stand-in, an alias), any callable (a loss torch lacks), or None
+    reference_package: str = 'torch'   # the package `reference` comes from, as a reader would install it
+    reference_criterion: Any = _TORCH  # the reference's criterion class: torch.nn.<Criterion> (default), a class, or None
+    data_args: tuple = ()     # what a criterion's forward takes; filled from the reference's (or lossbook.torch's) signature
 
     def __post_init__(self):
         bad = {k: r for k, r in self.args.items() if r not in ROLES}
         if bad: raise ValueError(f"{self.name}: unknown role(s) {bad}; roles are {ROLES}")
+        if isinstance(self.reference, str) and not self.reference: self.reference = _TORCH   # '' meant the default
+        if self.reference is _TORCH: self.reference = getattr(torch.nn.functional, self.name, None)
+        elif isinstance(self.reference, str): self.reference = getattr(torch.nn.functional, self.reference)
+        if self.reference_criterion is _TORCH:
+            crit = getattr(torch.nn, getattr(self.criterion, '__name__', ''), None)
+            self.reference_criterion = crit if self.reference_package == 'torch' else None
+        if not self.data_args:   # computed once here: a cached property would take a lock that torch.compile cannot trace
+            params = inspect.signature(self.reference or self.torch).parameters.values()
+            self.data_args = tuple(p.name for p in params if self.role(p.name) not in ('option', 'weight', 'const')
+                                   and p.kind != p.KEYWORD_ONLY)
 
     def role(self, arg:str) -> str:
         "The role of argument `arg` ('option' unless registered)."
@@ -513,28 +659,37 @@ class LossInfo:
         "The differentiable inputs that `numpy_grad` returns gradients for, in order."
         return tuple(k for k, r in self.args.items() if r == 'input')
 
-    @functools.cached_property
-    def data_args(self) -> tuple:
-        "The arguments a criterion's `forward` takes: the signature's positional parameters that are not options, in order."
-        params = inspect.signature(self.torch_functional).parameters.values()
-        return tuple(p.name for p in params if self.role(p.name) not in ('option', 'weight', 'const') and p.kind != p.KEYWORD_ONLY)
+    @property
+    def reference_fn(self) -> Callable|None:
+        "The function lossbook is checked against (torch's `F.<name>` for torch's losses), or `None`."
+        return self.reference
 
     @property
-    def torch_functional(self) -> Callable:
-        "`torch.nn.functional.<name>`, the reference."
-        return getattr(torch.nn.functional, self.reference or self.name)
+    def reference_name(self) -> str:
+        "How the reference is cited: `torch.nn.functional.l1_loss`, `torchvision.ops.sigmoid_focal_loss`, …"
+        if self.reference is None: return 'no reference'
+        mod = getattr(self.reference, '__module__', None) or self.reference_package
+        if mod.startswith('torch.nn.functional') or mod == 'torch._C._nn': mod = 'torch.nn.functional'
+        return f"{mod}.{getattr(self.reference, '__name__', repr(self.reference))}"
 
     @property
-    def torch_criterion(self) -> type:
-        "`torch.nn.<Name>Loss`, the reference criterion."
-        return getattr(torch.nn, self.criterion.__name__)
+    def criterion_options(self) -> tuple:
+        "The names the criterion's constructor takes."
+        return tuple(p for p in inspect.signature(self.criterion.__init__).parameters if p not in ('self', 'args', 'kwargs'))
+
+    # the names of the first version, kept for the notebooks and tests that use them
+    torch_functional = reference_fn
+    torch_criterion = property(lambda self: self.reference_criterion)
 
 REGISTRY: dict[str, LossInfo] = {}
 
 def register(**kwargs) -> LossInfo:
-    "Add (or, when a notebook re-runs, replace) a loss in `REGISTRY`: the fields of `LossInfo`."
+    "Add (or, when a notebook re-runs, replace) a loss in `REGISTRY`, and hand its criterion class its functions."
     info = LossInfo(**kwargs)
     REGISTRY[info.name] = info
+    crit = info.criterion
+    if isinstance(crit, type) and issubclass(crit, Criterion) and crit.functional in ('', info.name):
+        crit._bind(info)
     return info
 
 def losses(family:str|None=None) -> list[LossInfo]:

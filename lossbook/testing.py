@@ -235,8 +235,10 @@ def _check_criterion(info, args, opts, device, tol) -> int:
     _close(info.criterion(**topts)(*targs), ref, f"{tag}: lossbook.{info.criterion.__name__} on tensors", **tol)
     nopts = {k: _for(v, 'numpy') for k, v in opts.items()}
     _close(info.criterion(**nopts)(*args), ref, f"{tag}: lossbook.{info.criterion.__name__} on NumPy", **tol)
-    by_name = dict(zip(info.data_args, args))
-    _close(info.criterion(**nopts)(**by_name), ref, f"{tag}: lossbook.{info.criterion.__name__} called by keyword", **tol)
+    names = [p for p in inspect.signature(info.torch_criterion.forward).parameters if p != 'self']   # torch's own names:
+    names = names if len(names) == len(args) else info.data_args                                     # PoissonNLLLoss(log_input=…)
+    ref_kw = info.torch_criterion(**topts)(**dict(zip(names, targs)))
+    _close(info.criterion(**nopts)(**dict(zip(names, args))), ref_kw, f"{tag}: lossbook.{info.criterion.__name__} called by keyword", **tol)
     return 1
 
 # %% ../nbs/01_testing.ipynb #d4b84351
