@@ -125,7 +125,7 @@ def autocast_float32(fn:str, arrays:list) -> list:
     t = next((a for a in arrays if is_tensor(a)), None)
     if t is None: return arrays
     dev = t.device.type
-    if not torch.is_autocast_enabled(dev) or fn not in AUTOCAST_FLOAT32.get(dev, ()): return arrays
+    if fn not in AUTOCAST_FLOAT32.get(dev, ()) or not torch.is_autocast_enabled(dev): return arrays   # (meta has no autocast)
     return [a.float() if is_tensor(a) and a.is_floating_point() and a.dtype != torch.float64 else a for a in arrays]
 
 def check_arrays(fn:str, # the loss, named in the error message
