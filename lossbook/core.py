@@ -154,17 +154,17 @@ def promote_types(a, b) -> np.dtype:
     ca, cb = _CATEGORY[a.kind], _CATEGORY[b.kind]
     if ca == cb: return np.promote_types(a, b)
     hi, lo = (a, b) if ca > cb else (b, a)
-    if hi.kind == 'c' and lo.kind == 'f': return np.promote_types(hi, np.result_type(lo, np.complex64))
+    if hi.kind in 'c' and lo.kind in 'f': return np.promote_types(hi, np.result_type(lo, np.complex64))
     return hi
 
 def _combine_categories(higher, lower):
     "torch's `combine_categories`: `higher` has priority (dimensioned over 0-d); `lower` wins only by category."
     if higher is None: return lower
     if lower is None: return higher
-    if higher.kind == 'c': return higher
-    if lower.kind == 'c': return np.result_type(higher, np.complex64) if higher.kind == 'f' else lower
-    if higher.kind == 'f': return higher
-    if higher.kind == 'b' or lower.kind == 'f': return promote_types(higher, lower)
+    if higher.kind in 'c': return higher
+    if lower.kind in 'c': return np.result_type(higher, np.complex64) if higher.kind in 'f' else lower
+    if higher.kind in 'f': return higher
+    if higher.kind in 'b' or lower.kind in 'f': return promote_types(higher, lower)
     return higher
 
 def result_type(*arrays) -> np.dtype:
@@ -196,10 +196,10 @@ def floating_dtype(fn:str, # the loss, named in the error
         else: dt = _torch_result_type(arrays)
     else:
         dt = functools.reduce(promote_types, [a.dtype for a in arrays]) if broadcast else result_type(*arrays)
-        wide_u = [a.dtype for a in arrays if a.dtype.kind == 'u' and a.dtype.itemsize > 1]
+        wide_u = [a.dtype for a in arrays if a.dtype.kind in 'u' and a.dtype.itemsize > 1]
         if wide_u: raise DTypeError(f"{fn}(): torch has no kernels for {wide_u[0]}; use uint8, a signed integer or a float")
-    kind = _kind(dt)
-    if not (kind == 'f' or (allow_complex and kind == 'c') or (allow_int and kind in 'iu')):
+    cat = _kind(dt)
+    if not (cat in 'f' or (allow_complex and cat in 'c') or (allow_int and cat in 'iu')):
         got = ', '.join(str(a.dtype) for a in arrays)
         raise DTypeError(f"{fn}(): needs floating-point input, got {got} (promoted to {dt})")
     return dt

@@ -91,7 +91,7 @@ def to_torch(a, requires_grad:bool=False, device='cpu'):
 
 def _as_dtype(a, dtype):
     if dtype is None: return a
-    return a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == 'f' else a
+    return a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind in 'f' else a
 
 def _for(value, ns:str):
     "The form of an option for namespace `ns` ('numpy' | 'torch')."
@@ -126,7 +126,7 @@ def _info(loss) -> LossInfo:
 
 def _named(info:LossInfo, args:tuple, kwargs:dict) -> dict:
     "The positional args by their names in torch's signature, then the keyword args."
-    names = list(inspect.signature(info.torch_functional).parameters)
+    names = list(inspect.signature(info.reference_fn).parameters)
     return {**dict(zip(names, args)), **kwargs}
 
 def check_parity(loss:str|LossInfo, # a registered name, or a `LossInfo`
@@ -169,7 +169,7 @@ def check_parity(loss:str|LossInfo, # a registered name, or a `LossInfo`
 
 def _torch_args(info, args, opts, device):
     "Fresh tensors for one call: arrays whose role torch differentiates require grad."
-    names = list(inspect.signature(info.torch_functional).parameters)
+    names = list(inspect.signature(info.reference_fn).parameters)
     targs = [to_torch(a, info.role(n) in GRAD_ROLES, device) for n, a in zip(names, args)]
     topts = {k: to_torch(_for(v, 'torch'), info.role(k) in GRAD_ROLES, device) for k, v in opts.items()}
     return targs, topts
@@ -177,7 +177,7 @@ def _torch_args(info, args, opts, device):
 def _check_one(info, args, opts, rng, device, grads, tol, through=None):
     tag = f"{info.name}({', '.join(f'{k}={_fmt(v)}' for k, v in opts.items())})"
     targs, topts = _torch_args(info, args, opts, device)
-    ref, ref_w = _run(info.torch_functional, targs, topts)
+    ref, ref_w = _run(info.reference_fn, targs, topts)
     oargs, oopts = _torch_args(info, args, opts, device)
     out, out_w = _run(info.torch, oargs, oopts)
     assert out_w == ref_w, f"{tag}: lossbook.torch warned {out_w}, torch warned {ref_w}"
@@ -196,7 +196,7 @@ def _check_one(info, args, opts, rng, device, grads, tol, through=None):
     rg = torch.autograd.grad(ref, [rnamed[k] for k in diff], g, allow_unused=True)
     og = torch.autograd.grad(out, [onamed[k] for k in diff], g, allow_unused=True)
     if through is not None:   # torch's backward is not the derivative here: compare both through `through` (e.g. a log_softmax)
-        og, rg_through = (_grads_through(f, n, diff, through, g) for f, n in ((info.torch, onamed), (info.torch_functional, rnamed)))
+        og, rg_through = (_grads_through(f, n, diff, through, g) for f, n in ((info.torch, onamed), (info.reference_fn, rnamed)))
     for k, a, b in zip(diff, og, rg if through is None else rg_through):
         a = torch.zeros_like(rnamed[k]) if a is None else a
         b = torch.zeros_like(rnamed[k]) if b is None else b
@@ -220,9 +220,9 @@ def _grads_through(fn, named:dict, diff:list, through, g):
     return torch.autograd.grad(out, [leaves[k] for k in diff], g, allow_unused=True)
 
 def _check_criterion(info, args, opts, device, tol) -> int:
-    "The criterion against torch.nn's, when every option is a constructor option: 1 if checked, else 0."
-    if info.criterion is None: return 0
-    ctor = inspect.signature(info.torch_criterion.__init__).parameters
+    "The criterion against the reference's (torch.nn's), when every option is a constructor option: 1 if checked, else 0."
+    if info.criterion is None or info.reference_criterion is None: return 0   # a reference without a criterion
+    ctor = inspect.signature(info.reference_criterion.__init__).parameters
     if any(p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for n, p in ctor.items() if n != 'self'):
         return 0   # a criterion with parameters (LinearCrossEntropyLoss: in_features, num_classes) is checked in its notebook
     if not all(k in ctor for k, v in opts.items() if v is not None): return 0
@@ -231,13 +231,13 @@ def _check_criterion(info, args, opts, device, tol) -> int:
     targs, topts = _torch_args(info, args, opts, device)
     targs = [t.detach() if is_tensor(t) else t for t in targs]
     topts = {k: (v.detach() if is_tensor(v) else v) for k, v in topts.items()}
-    ref = info.torch_criterion(**topts)(*targs)
+    ref = info.reference_criterion(**topts)(*targs)
     _close(info.criterion(**topts)(*targs), ref, f"{tag}: lossbook.{info.criterion.__name__} on tensors", **tol)
     nopts = {k: _for(v, 'numpy') for k, v in opts.items()}
     _close(info.criterion(**nopts)(*args), ref, f"{tag}: lossbook.{info.criterion.__name__} on NumPy", **tol)
-    names = [p for p in inspect.signature(info.torch_criterion.forward).parameters if p != 'self']   # torch's own names:
+    names = [p for p in inspect.signature(info.reference_criterion.forward).parameters if p != 'self']   # torch's own names:
     names = names if len(names) == len(args) else info.data_args                                     # PoissonNLLLoss(log_input=…)
-    ref_kw = info.torch_criterion(**topts)(**dict(zip(names, targs)))
+    ref_kw = info.reference_criterion(**topts)(**dict(zip(names, targs)))
     _close(info.criterion(**nopts)(**dict(zip(names, args))), ref_kw, f"{tag}: lossbook.{info.criterion.__name__} called by keyword", **tol)
     return 1
 
@@ -257,7 +257,7 @@ def check_raises(loss:str|LossInfo, # a registered name, or a `LossInfo`
     targs = [to_torch(a) for a in args]
     tkw = {k: to_torch(_for(v, 'torch')) for k, v in kwargs.items()}
     nkw = {k: _for(v, 'numpy') for k, v in kwargs.items()}
-    ref = attempt(info.torch_functional, targs, tkw)
+    ref = attempt(info.reference_fn, targs, tkw)
     assert ref is not None, f"torch accepts {info.name}({', '.join(map(_fmt, args))}, {kwargs}): nothing to reject"
     want = TypeError if isinstance(ref, AttributeError) else type(ref)
     msgs = {'torch': f"{type(ref).__name__}: {ref}"}
@@ -361,9 +361,9 @@ def sample_counts(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
 def sample_gaussian(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
     "`gaussian_nll_loss`: input, target and a positive `var` — full, with the last dimension 1 or dropped, or a float (`choices['var']`)."
     x, y = scale * rng.standard_normal(shape), scale * rng.standard_normal(shape)
-    kind = (choices or {}).get('var', 'full')
-    vshape = {'full': shape, 'last1': shape[:-1] + (1,), 'dropped': shape[:-1]}.get(kind, shape) if len(shape) else shape
-    var = float(rng.uniform(0.1, 2.0)) if kind == 'float' else (scale ** 2) * rng.uniform(0.1, 2.0, vshape)
+    form = (choices or {}).get('var', 'full')
+    vshape = {'full': shape, 'last1': shape[:-1] + (1,), 'dropped': shape[:-1]}.get(form, shape) if len(shape) else shape
+    var = float(rng.uniform(0.1, 2.0)) if form == 'float' else (scale ** 2) * rng.uniform(0.1, 2.0, vshape)
     return (x, y, var), {}
 
 # %% ../nbs/01_testing.ipynb #d04c1c1d

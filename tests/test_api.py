@@ -46,7 +46,7 @@ def test_signatures_match_torch(info):
     assert _params(info.torch) == want
     grad = _params(info.numpy_grad)
     assert grad[:-1] == want and grad[-1][:2] == ('grad_output', None)
-    ctor = [(n, d) for n, d, k in _params(info.torch_criterion.__init__) if n != 'self']
+    ctor = [(n, d) for n, d, k in _params(info.reference_criterion.__init__) if n != 'self']
     assert [(n, d) for n, d, k in _params(info.criterion.__init__) if n != 'self'] == ctor
 
 
@@ -121,7 +121,7 @@ def test_every_loss_has_a_spec_and_roles(info):
     sp = spec(info.name)
     assert sp.grid and 'reduction' in sp.grid and set(sp.grid['reduction']) <= set(info.reductions)
     assert sp.invalid(), info.name
-    params = inspect.signature(info.torch_functional).parameters
+    params = inspect.signature(info.reference_fn).parameters
     assert set(info.args) <= set(params), set(info.args) - set(params)
     assert info.grad_args and all(info.role(a) == 'input' for a in info.grad_args)
 
@@ -167,14 +167,14 @@ def test_criterion_scripts_and_compiles(info):
     ct = t
     if 'linear_weight' in info.args:   # a criterion with parameters: built from linear_weight's shape, torch's weights copied in
         x, W, y = t
-        ref_crit = info.torch_criterion(W.shape[-1], W.shape[0], dtype=W.dtype)
+        ref_crit = info.reference_criterion(W.shape[-1], W.shape[0], dtype=W.dtype)
         crit = info.criterion(W.shape[-1], W.shape[0], dtype=W.dtype)
         crit.load_state_dict(ref_crit.state_dict())
         ct = (x, y)
         ref = ref_crit(*ct)
     else:
         crit = info.criterion()
-        ref = info.torch_criterion()(*t)
+        ref = info.reference_criterion()(*t)
     torch.testing.assert_close(torch.jit.script(crit)(*ct), ref)
     torch._dynamo.reset()
     torch.testing.assert_close(torch.compile(crit, fullgraph=True, backend='eager')(*ct), ref)
@@ -197,12 +197,12 @@ def test_sparse_and_none_refused_as_torch(info):
     try:   # kl_div's composite (xlogy(y, y) - y * x) takes a sparse input beside a dense target: sparsify every float then
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            info.torch_functional(*sparse, **kw)
+            info.reference_fn(*sparse, **kw)
         sparse = [a.to_sparse() if torch.is_tensor(a) and a.is_floating_point() else a for a in t]
     except Exception:
         pass
     with pytest.raises(Exception) as ref:
-        info.torch_functional(*sparse, **kw)
+        info.reference_fn(*sparse, **kw)
     with pytest.raises(type(ref.value), match='sparse'):
         info.torch(*sparse, **kw)
     with pytest.raises(TypeError, match=f"argument '{info.data_args[1]}' must be a NumPy array, not NoneType"):

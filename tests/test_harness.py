@@ -262,7 +262,7 @@ def test_wrong_gradient_is_caught(name):
     first = info.grad_args[0]
     def wrong_backward(*a, **k):
         out = info.torch(*a, **k)
-        x = dict(zip(inspect.signature(info.torch_functional).parameters, a))[first]
+        x = dict(zip(inspect.signature(info.reference_fn).parameters, a))[first]
         return out + 0.01 * (x - x.detach()).sum()      # same value, a different gradient
     with pytest.raises(AssertionError, match=f"lossbook.torch gradient of '{first}'"):
         check_parity(dataclasses.replace(info, torch=wrong_backward), args, kw, grid=grid, quiet=True, spec_=spec(name))

@@ -70,7 +70,7 @@ def _order_dependent(name, x, y, opts) -> bool:
     "Does the sum of torch's elementwise loss depend on the order of addition? Yes when one sign's part is ∞ (an ∞ term, or an overflow) and the other's overflows: ∞ − ∞ is nan in one order and ±∞ in another (torch's SIMD order decides)."
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        loss = REGISTRY[name].torch_functional(torch.from_numpy(x), torch.from_numpy(y), **{**opts, 'reduction': 'none'}).double()
+        loss = REGISTRY[name].reference_fn(torch.from_numpy(x), torch.from_numpy(y), **{**opts, 'reduction': 'none'}).double()
     big = torch.finfo(torch.from_numpy(x).dtype).max
     fin = loss[torch.isfinite(loss)]
     pos = bool((loss == np.inf).any()) or float(fin[fin > 0].sum()) > big
@@ -115,7 +115,7 @@ def test_broadcasting(name, shapes, seed):
 def test_legacy_arguments(name, which, value, reduction):
     "size_average / reduce (positional 'sum' included) and 'elementwise_mean' mean what they mean in torch, warning included."
     import inspect
-    if which not in inspect.signature(REGISTRY[name].torch_functional).parameters:
+    if which not in inspect.signature(REGISTRY[name].reference_fn).parameters:
         return
     x, y = np.random.default_rng(0).standard_normal((2, 3, 2))
     check_parity(name, (x, y), {which: value, 'reduction': reduction}, grid={}, quiet=True)
@@ -149,7 +149,7 @@ def _accepted(name, args, kwargs):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            REGISTRY[name].torch_functional(*[T.to_torch(a) for a in args], **{k: T.to_torch(v) for k, v in kwargs.items()})
+            REGISTRY[name].reference_fn(*[T.to_torch(a) for a in args], **{k: T.to_torch(v) for k, v in kwargs.items()})
         return True
     except Exception:
         return False
@@ -162,7 +162,7 @@ def _backward_ok(name, args, kwargs):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            REGISTRY[name].torch_functional(*t, **{k: T.to_torch(v) for k, v in kwargs.items()}).sum().backward()
+            REGISTRY[name].reference_fn(*t, **{k: T.to_torch(v) for k, v in kwargs.items()}).sum().backward()
         return True
     except RuntimeError:
         return False
@@ -207,7 +207,7 @@ def test_second_derivatives(name, seed, reduction):
         if not g.requires_grad: return None    # a loss linear in the input (kl_div): its second derivative is 0
         v = torch.from_numpy(np.random.default_rng(seed + 1).standard_normal(12))
         return torch.autograd.grad((g * v).sum(), t, allow_unused=True)[0]
-    ref, ours = hvp(REGISTRY[name].torch_functional), hvp(REGISTRY[name].torch)
+    ref, ours = hvp(REGISTRY[name].reference_fn), hvp(REGISTRY[name].torch)
     ref = torch.zeros(12, dtype=torch.float64) if ref is None else ref
     ours = torch.zeros(12, dtype=torch.float64) if ours is None else ours
     torch.testing.assert_close(ours, ref)
