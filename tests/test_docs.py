@@ -94,7 +94,8 @@ def test_quarto_config():
 
 
 QUARTO = shutil.which('quarto')
-needs_quarto = pytest.mark.skipif(QUARTO is None, reason='Quarto is not on PATH (https://quarto.org; here: bash ../shared/tools/build-quarto.sh)')
+needs_quarto = pytest.mark.skipif(QUARTO is None, reason="Quarto is not on PATH: install it from https://quarto.org/docs/get-started/ "
+                                  "(offline, in this project's workplace: bash ../shared/tools/build-quarto.sh)")
 
 
 @pytest.fixture(scope='module')

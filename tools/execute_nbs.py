@@ -23,7 +23,7 @@ def skip_flags() -> set:
     "settings.ini's tst_flags that are skipped here: `slow` cells always run, `cuda` cells where a GPU is."
     import torch
     from nbdev.config import get_config
-    flags = set(get_config(path=ROOT).get('tst_flags', '').split('|')) - {''}
+    flags = set(get_config(path=ROOT).get('tst_flags', '').replace('|', ' ').split())   # nbdev splits on whitespace
     return flags - ({'slow'} | ({'cuda'} if torch.cuda.is_available() else set()))
 
 
