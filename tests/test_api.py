@@ -216,3 +216,10 @@ def test_modules_compile_without_warnings():
         with warnings.catch_warnings():
             warnings.simplefilter('error')
             compile(f.read_text(), str(f), 'exec')
+
+
+def test_namespaces_are_generated_from_the_registry():
+    "The import cells of 90/91/92 are what tools/make_namespaces.py writes from the registry (a new loss edits one notebook)."
+    import subprocess, sys
+    r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'make_namespaces.py'), '--check'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
