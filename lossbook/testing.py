@@ -19,8 +19,8 @@ from .core import REGISTRY, GRAD_ROLES, LossInfo, is_tensor, REDUCTIONS
 
 # %% auto #0
 __all__ = ['SPECS', 'input_shaped_weight', 'class_weight', 'Draw', 'Namespaced', 'Spec', 'add_spec', 'spec', 'to_torch',
-           'materialize', 'check_parity', 'check_raises', 'sample_pointwise', 'pointwise_invalid', 'n_classes',
-           'sample_classes', 'class_bench_shape', 'sample_probabilities', 'sample_logits', 'sample_signs',
+           'materialize', 'check_parity', 'check_raises', 'parity_suite', 'sample_pointwise', 'pointwise_invalid',
+           'n_classes', 'sample_classes', 'class_bench_shape', 'sample_probabilities', 'sample_logits', 'sample_signs',
            'sample_log_probs', 'sample_counts', 'sample_gaussian', 'sample_ranking', 'sample_pairs', 'sample_triplets',
            'sample_multi_class', 'sample_multilabel', 'sample_ctc', 'sample_linear_ce', 'Case', 'cases']
 
@@ -268,6 +268,72 @@ def check_raises(loss:str|LossInfo, # a registered name, or a `LossInfo`
         if match: assert match in str(e), f"lossbook.{ns}.{info.name}: {match!r} not in {str(e)!r}"
         msgs[f'lossbook.{ns}'] = f"{type(e).__name__}: {e}"
     return msgs
+
+# %% ../nbs/01_testing.ipynb #f6458bf2
+_SUITE_SHAPES = ((), (5,), (4, 3), (3, 4, 2, 2), (0, 3))
+
+def _suite_shapes(sp) -> list:
+    "The shapes of `_SUITE_SHAPES` that the spec's sampler takes."
+    lo, hi = sp.ndims
+    return [s for s in _SUITE_SHAPES if lo <= len(s) <= hi and (sp.shape_ok is None or sp.shape_ok(s))]
+
+def parity_suite(loss:str, # a registered name
+                 shapes:list|None=None, # the shapes to sample (default: those of 0-d, 1-d, 2-d, 4-d and empty that the spec takes)
+                 dtypes:tuple=(np.float64, np.float32), # each shape's grid runs in each dtype
+                 invalid:bool=True, # every bad input of the spec, through `check_raises`
+                 compiled:bool=True, # torch.compile(fullgraph=True) of lossbook.torch against the reference
+                 seed:int=0, quiet:bool=False) -> dict:
+    "The standard 'Parity, in full' tail: the spec's grid × shapes × dtypes, its bad inputs, and the compiled function; returns counts."
+    info, sp = _info(loss), spec(loss if isinstance(loss, str) else loss.name)
+    shapes = _suite_shapes(sp) if shapes is None else shapes
+    n = {'shapes': 0, 'option sets': 0, 'bad inputs': 0, 'compiled': 0}
+    for i, shape in enumerate(shapes):
+        for j, var in enumerate(sp.all_variants()):
+            combos = sp.combos(variants=var)
+            rng = np.random.default_rng([seed, i, j])
+            args, kw = sp.sample(rng, shape, 1.0, {**combos[0], **var}) if combos else (None, None)
+            if args is None: continue
+            for dt in dtypes:
+                for combo in combos:
+                    a, k = sp.sample(np.random.default_rng([seed, i, j]), shape, 1.0, {**combo, **var})
+                    check_parity(info, a, k, grid={key: [v] for key, v in combo.items()}, dtype=dt, seed=seed, quiet=True, spec_=sp)
+                    n['option sets'] += 1
+        n['shapes'] += 1
+    if invalid:
+        for label, args, kwargs in sp.invalid():
+            check_raises(info, args, kwargs); n['bad inputs'] += 1
+    if compiled:
+        n['compiled'] = _check_compiled(info, sp, seed)
+    if not quiet:
+        print(f"✓ {info.name}: {n['option sets']} option set × dtype × shape checks on {n['shapes']} shapes, "
+              f"{n['bad inputs']} bad inputs refused, compiled (fullgraph) {'checked' if n['compiled'] else 'not checked'} "
+              f"— against {info.reference_name}")
+    return n
+
+def _check_compiled(info, sp, seed) -> int:
+    "torch.compile(lossbook.torch, fullgraph=True) on one sample of the first shape: value and gradients equal the reference's (1), or 0 where the reference does not compile."
+    shape = _suite_shapes(sp)[min(2, len(_suite_shapes(sp)) - 1)]
+    var = sp.all_variants()[0]
+    combo = sp.combos(variants=var)[0]
+    args, kw = sp.sample(np.random.default_rng(seed), shape, 1.0, {**combo, **var})
+    opts = materialize(combo, np.random.default_rng(seed), _named(info, args, kw))
+    opts = {**kw, **opts}
+    def run(fn):
+        targs, topts = _torch_args(info, args, opts, 'cpu')
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            out = fn(*targs, **topts)
+        diff = [t for t in list(targs) + list(topts.values()) if is_tensor(t) and t.requires_grad]
+        grads = torch.autograd.grad(out.sum(), diff, allow_unused=True, materialize_grads=True) if out.requires_grad else ()
+        return out, grads
+    torch._dynamo.reset()
+    try: ref = run(torch.compile(info.reference_fn, fullgraph=True, backend='aot_eager'))
+    except Exception: return 0          # the reference itself does not compile whole (data-dependent shapes): nothing to match
+    torch._dynamo.reset()
+    out = run(torch.compile(info.torch, fullgraph=True, backend='aot_eager'))
+    _close(out[0], ref[0], f"{info.name}: compiled lossbook.torch value")
+    for a, b in zip(out[1], ref[1]): _close(a, b, f"{info.name}: compiled lossbook.torch gradient")
+    return 1
 
 # %% ../nbs/01_testing.ipynb #3ec431ac
 def sample_pointwise(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
