@@ -4,15 +4,240 @@
 
 # %% ../nbs/02_specs.ipynb #4819f45b
 from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
 import numpy as np
+import torch
+
 from .core import REDUCTIONS
-from .testing import (Spec, Draw, Namespaced, add_spec, sample_pointwise, input_shaped_weight, pointwise_invalid,
-                              sample_classes, class_weight, n_classes, class_bench_shape,
-                              sample_counts, sample_gaussian)
 
 # %% auto #0
-__all__ = ['last_dim_weight', 'COSINE_DISTANCE', 'SQUARED_EUCLIDEAN', 'CDIST', 'FLOAT_DISTANCE', 'sample_ranking_kinks',
+__all__ = ['SPECS', 'input_shaped_weight', 'class_weight', 'last_dim_weight', 'COSINE_DISTANCE', 'SQUARED_EUCLIDEAN', 'CDIST',
+           'FLOAT_DISTANCE', 'Draw', 'Namespaced', 'Spec', 'add_spec', 'spec', 'sample_pointwise', 'pointwise_invalid',
+           'n_classes', 'sample_classes', 'class_bench_shape', 'sample_probabilities', 'sample_logits', 'sample_signs',
+           'sample_log_probs', 'sample_counts', 'sample_gaussian', 'sample_ranking', 'sample_pairs', 'sample_triplets',
+           'sample_multi_class', 'sample_multilabel', 'sample_ctc', 'sample_linear_ce', 'sample_ranking_kinks',
            'sample_hinge', 'sample_soft_margin', 'margin_bench_shape', 'sample_ctc_spec']
+
+# %% ../nbs/02_specs.ipynb #3ac2f404
+@dataclass(frozen=True)
+class Draw:
+    "An option value generated for each case: `fn(rng, args)` → value, with `args` the sampled arrays by argument name."
+    fn: Callable
+    label: str = 'drawn'
+    def __call__(self, rng, args:dict): return self.fn(rng, args)
+    def __repr__(self): return f"Draw({self.label})"
+
+@dataclass(frozen=True)
+class Namespaced:
+    "An option with one form per namespace: `numpy` goes to `lossbook.numpy`, `torch` to torch and `lossbook.torch`."
+    numpy: Any
+    torch: Any
+    label: str = ''
+    def __repr__(self): return self.label or f"Namespaced({getattr(self.torch, '__name__', self.torch)!r})"
+
+def _nothing(): return []
+
+@dataclass
+class Spec:
+    "How the harness exercises one loss: option grid, validity filter, sampler and its variants, bad inputs."
+    name: str                          # the registered loss
+    sample: Callable                   # sample(rng, shape, scale, choices) → (args, kwargs)
+    grid: dict = field(default_factory=lambda: {'reduction': REDUCTIONS})   # option → values that change the math
+    invalid: Callable = _nothing       # () → [(label, args, kwargs)]: NumPy inputs torch rejects
+    valid: Callable|None = None        # choices → bool: which combinations of options (and variants) torch accepts
+    variants: dict = field(default_factory=dict)   # sampler-only choice → values
+    ndims: tuple = (0, 4)              # the range of len(shape) that `sample` takes
+    extremes: bool = False             # the pointwise extreme-value pool applies (input, target of one shape)
+    shape_ok: Callable|None = None     # shape → bool: the shapes `sample` takes (C ≥ 1, T ≥ 1, …), beyond `ndims`
+    bench_shape: Callable|None = None  # n → the shape tools/benchmark.py samples for about n elements (default: (n,))
+    grad_through: Callable|None = None # (name, tensor) → tensor: compare lossbook.torch's autograd gradient with torch's through it (ctc_loss: a log_softmax, pytorch#52241)
+    float32_tol: dict|None = None      # rtol/atol of float32 checks where torch's own float32 rounding exceeds the default (ctc_loss's backward)
+
+    def combos(self, grid:dict|None=None, variants:dict|None=None) -> list[dict]:
+        "Every combination of `grid` (default: the spec's) that `valid` accepts together with the sampler's `variants`."
+        grid = self.grid if grid is None else grid
+        out = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())] or [{}]
+        return [c for c in out if self.valid is None or self.valid({**c, **(variants or {})})]
+
+    def all_variants(self) -> list[dict]:
+        "Every combination of the sampler's variants."
+        return [dict(zip(self.variants, v)) for v in itertools.product(*self.variants.values())] or [{}]
+
+SPECS: dict[str, Spec] = {}
+
+def add_spec(spec:Spec) -> Spec:
+    "Register (or replace) the test spec of a loss."
+    SPECS[spec.name] = spec
+    return spec
+
+def spec(name:str) -> Spec:
+    "The test spec of a registered loss (this module fills `SPECS` below; a test may `add_spec` more)."
+    if name not in SPECS: raise KeyError(f"no test spec for {name!r}: add one to nbs/02_specs.ipynb (see CONTRIBUTING.md)")
+    return SPECS[name]
+
+# %% ../nbs/02_specs.ipynb #3ec431ac
+def sample_pointwise(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "Valid float64 `(input, target)` of `shape` at magnitude `scale`, about a tenth of them exact ties."
+    x = scale * rng.standard_normal(shape)
+    y = scale * rng.standard_normal(shape)
+    tie = rng.random(shape) < 0.1
+    y = np.where(tie, x, y)
+    return (np.asarray(x), np.asarray(y)), {}
+
+input_shaped_weight = Draw(lambda rng, a: rng.uniform(0.1, 2.0, np.shape(a['input'])), 'input-shaped weight')
+
+def pointwise_invalid(has_weight:bool=True, extra:tuple=()):
+    "The inputs torch rejects for a pointwise loss: `invalid()` → [(label, args, kwargs)]."
+    def invalid():
+        x, y = np.zeros((2, 3)), np.ones((2, 3))
+        cases = [("unknown reduction", (x, y), {'reduction': 'avg'}),
+                 ("shapes that do not broadcast", (x, np.ones(4)), {}),
+                 ("a list as target", (x, [[1., 1., 1.]] * 2), {}),
+                 ("None as target", (x, None), {}),
+                 ("integer input and target, 'mean'", (np.arange(3), np.arange(3)), {})]
+        if has_weight:
+            cases += [("weight of the wrong shape", (x, y), {'weight': np.ones(3)}),
+                      ("weight of the broadcast shape, not the input's", (np.zeros(3), np.ones((2, 3))), {'weight': np.ones((2, 3))}),
+                      ("reduction='elementwise_mean' with a weight", (x, y), {'reduction': 'elementwise_mean', 'weight': np.ones((2, 3))})]
+        return cases + list(extra)
+    return invalid
+
+# %% ../nbs/02_specs.ipynb #df54db38
+def n_classes(shape:tuple) -> int:
+    "C of an input of `shape`: the second dimension, or the only one."
+    return shape[1] if len(shape) > 1 else shape[0]
+
+def sample_classes(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "Logits of `shape` and a class-index (or probability) target; `ignore_index` from `choices` marks about a fifth."
+    choices = choices or {}
+    x = scale * rng.standard_normal(shape)
+    C = n_classes(shape)
+    if choices.get('target') == 'probs':
+        p = rng.random(shape) ** 3
+        with np.errstate(invalid='ignore'): p = p / p.sum(axis=1 if len(shape) > 1 else 0, keepdims=True)
+        return (x, np.nan_to_num(p)), {}
+    tshape = shape[:1] + shape[2:] if len(shape) > 1 else ()
+    y = rng.integers(0, C, tshape) if C else np.zeros(tshape, np.int64)
+    ii = choices.get('ignore_index')
+    if ii is not None and np.size(y):
+        y = np.where(rng.random(tshape) < 0.2, ii, y)
+    return (x, np.asarray(y, np.int64)), {}
+
+class_weight = Draw(lambda rng, a: rng.uniform(0.1, 2.0, n_classes(np.shape(a['input']))), 'class weight')
+
+def class_bench_shape(n:int) -> tuple:
+    "The benchmark's shape for a class loss: a language-model-sized (2048, 8192) batch from 10⁶ elements up, else (n/64, 64)."
+    return (2048, 8192) if n >= 10**6 else (max(n // 64, 1), 64)
+
+# %% ../nbs/02_specs.ipynb #50e43aa1
+def _soft01(rng, shape):
+    "Targets in [0, 1] with some exact 0s and 1s."
+    t = rng.random(shape)
+    return np.asarray(np.where(rng.random(shape) < 0.2, np.round(t), t))   # an array, also for a 0-d shape
+
+def sample_probabilities(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`binary_cross_entropy`: a probability input (the sigmoid of logits of magnitude `scale`) and a target in [0, 1]."
+    return (np.asarray(0.5 * (1 + np.tanh(0.5 * scale * rng.standard_normal(shape)))), _soft01(rng, shape)), {}   # the sigmoid, without overflow
+
+def sample_logits(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`binary_cross_entropy_with_logits`, `multilabel_soft_margin_loss`: logits and a target in [0, 1]."
+    return (np.asarray(scale * rng.standard_normal(shape)), _soft01(rng, shape)), {}
+
+def sample_signs(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`soft_margin_loss`, `hinge_embedding_loss`: an input and a ±1 target."
+    return (np.asarray(scale * rng.standard_normal(shape)), np.asarray(rng.choice([-1.0, 1.0], shape))), {}
+
+def sample_log_probs(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`kl_div`: log-probabilities over the last axis, and a probability (or, with `log_target`, log-probability) target."
+    def log_softmax(z):
+        m = z.max(-1, keepdims=True, initial=-np.inf)
+        with np.errstate(invalid='ignore'): return z - m - np.log(np.exp(z - m).sum(-1, keepdims=True))
+    inp = log_softmax(scale * rng.standard_normal(shape)) if len(shape) else -np.abs(rng.standard_normal(shape))
+    t = rng.random(shape) * (rng.random(shape) > 0.1)          # some exact zeros: 0·log 0 = 0
+    if (choices or {}).get('log_target'):
+        with np.errstate(divide='ignore'): t = np.log(t)
+    return (np.asarray(inp), np.asarray(t)), {}
+
+def sample_counts(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`poisson_nll_loss`: a log-rate (or, with `log_input=False`, a positive rate) and Poisson counts."
+    log_rate = np.clip(scale * rng.standard_normal(shape), -30, 30)
+    x = log_rate if (choices or {}).get('log_input', True) else np.exp(log_rate)
+    return (np.asarray(x), rng.poisson(np.exp(np.clip(log_rate, -10, 5)), shape).astype(np.float64)), {}
+
+def sample_gaussian(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`gaussian_nll_loss`: input, target and a positive `var` — full, with the last dimension 1 or dropped, or a float (`choices['var']`)."
+    x, y = scale * rng.standard_normal(shape), scale * rng.standard_normal(shape)
+    form = (choices or {}).get('var', 'full')
+    vshape = {'full': shape, 'last1': shape[:-1] + (1,), 'dropped': shape[:-1]}.get(form, shape) if len(shape) else shape
+    var = float(rng.uniform(0.1, 2.0)) if form == 'float' else (scale ** 2) * rng.uniform(0.1, 2.0, vshape)
+    return (x, y, var), {}
+
+# %% ../nbs/02_specs.ipynb #d04c1c1d
+def sample_ranking(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`margin_ranking_loss`: two scores and a ±1 target, all of `shape`."
+    return (scale * rng.standard_normal(shape), scale * rng.standard_normal(shape), rng.choice([-1.0, 1.0], shape)), {}
+
+def sample_pairs(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`cosine_embedding_loss`: two embeddings of `shape` ((N, D) or (D,)) and a ±1 target per row; some rows exactly parallel."
+    x1, x2 = scale * rng.standard_normal(shape), scale * rng.standard_normal(shape)
+    if len(shape) == 2 and shape[0]: x2[0] = 2 * x1[0]
+    return (x1, x2, rng.choice([-1.0, 1.0], shape[:-1])), {}
+
+def sample_triplets(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`triplet_margin_loss`: anchor, positive and negative embeddings of `shape` ((N, D) or (D,))."
+    a = scale * rng.standard_normal(shape)
+    return (a, a + 0.5 * scale * rng.standard_normal(shape), scale * rng.standard_normal(shape)), {}
+
+def sample_multi_class(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`multi_margin_loss`: scores `(N, C)` or `(C,)` and one class index per row."
+    return (scale * rng.standard_normal(shape), rng.integers(0, shape[-1], shape[:-1])), {}
+
+def sample_multilabel(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`multilabel_margin_loss`: scores of `shape` and, per row, distinct class indices followed by -1 padding."
+    x = scale * rng.standard_normal(shape)
+    rows = x.reshape(-1, shape[-1]) if len(shape) else x.reshape(1, 1)
+    y = -np.ones(rows.shape, np.int64)
+    for r in range(rows.shape[0]):
+        k = rng.integers(0, rows.shape[1] + 1)
+        y[r, :k] = rng.permutation(rows.shape[1])[:k]
+    return (x, y.reshape(shape)), {}
+
+# %% ../nbs/02_specs.ipynb #7a9e6e5b
+def sample_ctc(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`ctc_loss`: log-probabilities (T, N, C) or (T, C), targets without `blank`, and lengths that fit."
+    choices = choices or {}
+    T, C = shape[0], shape[-1]
+    N = shape[1] if len(shape) == 3 else None
+    z = scale * rng.standard_normal(shape)
+    lp = z - z.max(-1, keepdims=True, initial=-np.inf); lp = lp - np.log(np.exp(lp).sum(-1, keepdims=True))
+    blank = choices.get('blank', 0) % C
+    labels = [c for c in range(C) if c != blank] or [0]
+    n = 1 if N is None else N
+    in_len = rng.integers(max(T // 2, 1), T + 1, n) if T else np.zeros(n, np.int64)
+    tg_len = np.array([rng.integers(0, max(il // 2, 0) + 1) for il in in_len])
+    S = int(tg_len.max(initial=0))
+    targets = rng.choice(labels, (n, max(S, 1)))
+    if choices.get('targets') == 'concatenated' and N is not None:
+        tg = np.concatenate([targets[i, :tg_len[i]] for i in range(n)]).astype(np.int64)
+    else:
+        tg = targets if N is not None else targets[0, :tg_len[0]]   # unbatched: exactly the target's length
+    if N is None: in_len, tg_len = in_len[0], tg_len[0]
+    if choices.get('lengths') == 'tuple' and N is not None:
+        in_len, tg_len = tuple(int(i) for i in in_len), tuple(int(i) for i in tg_len)
+    return (lp, tg.astype(np.int64), np.asarray(in_len, np.int64) if not isinstance(in_len, tuple) else in_len,
+            np.asarray(tg_len, np.int64) if not isinstance(tg_len, tuple) else tg_len), {}
+
+def sample_linear_ce(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "`linear_cross_entropy`: hidden states `(N, H)`, a classifier weight `(C, H)` (shape = (N, H, C)) and class indices."
+    N, H, C = shape
+    x = scale * rng.standard_normal((N, H)) / np.sqrt(max(H, 1))
+    W = rng.standard_normal((C, H))
+    y = rng.integers(0, C, N) if C else np.zeros(N, np.int64)
+    return (x, W, y), {}
 
 # %% ../nbs/02_specs.ipynb #69a72ff6
 add_spec(Spec('l1_loss', sample_pointwise, grid={'reduction': REDUCTIONS, 'weight': (None, input_shaped_weight)},
@@ -93,8 +318,6 @@ add_spec(Spec('cross_entropy', sample_classes, ndims=(1, 4), shape_ok=lambda s: 
               invalid=_ce_invalid))
 
 # %% ../nbs/02_specs.ipynb #f133cae6
-from .testing import sample_probabilities
-
 def _probabilities(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
     "`sample_probabilities`, with 0-d results as 0-d arrays."
     (x, y), kw = sample_probabilities(rng, shape, scale, choices)
@@ -117,8 +340,6 @@ add_spec(Spec('binary_cross_entropy', _probabilities, grid={'reduction': REDUCTI
               invalid=_bce_invalid))
 
 # %% ../nbs/02_specs.ipynb #4c584ca8
-from .testing import sample_logits
-
 _last_dim = Draw(lambda rng, a: rng.uniform(0.1, 3.0, np.shape(a['input'])[-1:]), 'last-dim pos_weight')
 
 def _bcel_invalid():
@@ -183,8 +404,6 @@ add_spec(Spec('linear_cross_entropy', _linear_ce, ndims=(2, 4), shape_ok=lambda 
               invalid=_lce_invalid))
 
 # %% ../nbs/02_specs.ipynb #fe7ab2c4
-from .testing import sample_log_probs
-
 def _kl_div_invalid():
     x23, y23 = np.zeros((2, 3)), np.full((2, 3), 0.5)
     return [("unknown reduction", (x23, y23), {'reduction': 'avg'}),
@@ -298,8 +517,6 @@ add_spec(Spec('soft_margin_loss', sample_soft_margin, grid={'reduction': REDUCTI
               variants={'labels': ('signs', 'any')}, invalid=_soft_margin_invalid))
 
 # %% ../nbs/02_specs.ipynb #06960848
-from .testing import sample_logits, sample_multi_class, sample_multilabel
-
 def margin_bench_shape(n:int) -> tuple:
     "The benchmark's shape for a multi-class margin loss: (1024, 1000) from 10⁶ elements up, else (n/64, 64)."
     return (1024, 1000) if n >= 10**6 else (max(n // 64, 1), 64)
@@ -359,8 +576,6 @@ add_spec(Spec('multilabel_margin_loss', sample_multilabel, ndims=(1, 2), shape_o
               bench_shape=margin_bench_shape, grid={'reduction': REDUCTIONS}, invalid=_mlm_invalid))
 
 # %% ../nbs/02_specs.ipynb #6a9fc15e
-from .testing import sample_pairs, sample_triplets
-
 def _embedding_bench_shape(n): return (max(min(n // 512, 4096), 1), 512)
 
 def _sample_pairs(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
@@ -435,7 +650,6 @@ add_spec(Spec('triplet_margin_with_distance_loss', _sample_triplets_for, ndims=(
 
 # %% ../nbs/02_specs.ipynb #364654d8
 import torch
-from .testing import sample_ctc
 
 def sample_ctc_spec(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
     "`sample_ctc` with logits of magnitude ≤ 10, plus a 4-tuple (T, N, C, S): full-length inputs and targets of length S (the benchmark's case)."
