@@ -11,60 +11,62 @@ from ..core import *
 from ..core import DTypeError, OptionError, ShapeError, TargetError, TargetDTypeError
 
 # %% auto #0
-__all__ = ['CTCArgs', 'ctc_loss', 'ctc_loss_grad', 'ctc_loss_torch', 'CTCLoss']
+__all__ = ['CTCShapeError', 'ctc_loss', 'ctc_loss_grad', 'ctc_loss_torch', 'CTCLoss']
 
 # %% ../../nbs/40_ctc_loss.ipynb #fea58abf
-class CTCArgs:
-    "The arguments of one `ctc_loss` call in canonical form: lp (T, N, C), tg (N, S) padded with blank, il / tl (N,) int64."
-    def __init__(self, **kw): self.__dict__.update(kw)
+class CTCShapeError(ShapeError, IndexError):
+    "A 0-d `log_probs`: a `ShapeError`, and the `IndexError` torch raises ('Dimension out of range')."
 
 def _is_integral(a) -> bool:
     if is_tensor(a): return not (a.is_floating_point() or a.is_complex() or a.dtype == torch.bool)
     return np.asarray(a).dtype.kind in 'iu'
 
-def _lengths(fn:str, kind:str, name:str, v, N:int):
+def _lengths(fn:str, xp:Namespace, name:str, v, N:int):
     "input_lengths / target_lengths as (N,) int64: an integer array (a tensor, for torch) of N elements, or a tuple / list of ints."
     if isinstance(v, (tuple, list)):
         if not all(isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in v):
             raise TypeError(f"{fn}(): {name} as a tuple or list must hold ints, got {v!r}")
-        arr = np.asarray(v, np.int64).reshape(-1) if kind == 'numpy' else torch.tensor([int(i) for i in v], dtype=torch.int64)
-    elif (kind == 'numpy' and isinstance(v, (np.ndarray, np.generic))) or (kind == 'torch' and is_tensor(v)):
+        arr = xp.asarray(np.asarray([int(i) for i in v], np.int64).reshape(-1))
+    elif xp.take(v) is not None:
         if not _is_integral(v):
             raise TargetDTypeError(f"{fn}(): {name} must be integral, got {v.dtype} (torch: '{name} must be integral')")
-        arr = np.asarray(v).astype(np.int64).reshape(-1) if kind == 'numpy' else v.reshape(-1).long()
+        arr = xp.long(xp.reshape(xp.take(v), (-1,)))
     else:
-        raise TypeError(f"{fn}(): {name} must be {'an integer array' if kind == 'numpy' else 'a tensor'} or a tuple of ints, "
+        raise TypeError(f"{fn}(): {name} must be {'a tensor' if xp is TORCH else 'an integer array'} or a tuple of ints, "
                         f"not {type(v).__name__}")
     if arr.shape[0] != N:
         raise ShapeError(f"{fn}(): {name} must have one entry per batch element ({N}), got {arr.shape[0]} "
                          f"(torch: '{name} must be of size batch_size')")
     return arr
 
-def _pad_targets(kind:str, tg, tl, S:int, blank:int):
-    "Concatenated targets (1-d) as padded (N, S): row n is tg[offset_n : offset_n + U_n], then blank."
-    xp_ar = np.arange(S) if kind == 'numpy' else torch.arange(S, device=tg.device)
-    off = (np.cumsum(tl) if kind == 'numpy' else torch.cumsum(tl, 0)) - tl
-    idx = off[:, None] + xp_ar
-    idx = idx.clip(0, max(tg.shape[0] - 1, 0))
-    src = tg[idx] if tg.shape[0] else (np.full(idx.shape, blank) if kind == 'numpy' else torch.full(idx.shape, blank, device=tg.device))
-    keep = xp_ar < tl[:, None]
-    return np.where(keep, src, blank) if kind == 'numpy' else torch.where(keep, src, blank)
+def _pad_targets(tg, tl, S:int, blank:int):
+    "Concatenated targets (1-d) as padded (N, S): row n is tg[offset_n : offset_n + U_n], then blank. Index arithmetic only: no value is read."
+    if is_tensor(tg): ar, off = torch.arange(S, device=tg.device), torch.cumsum(tl, 0) - tl
+    else: ar, off = np.arange(S), np.cumsum(tl) - tl
+    idx = (off[:, None] + ar).clip(0, max(tg.shape[0] - 1, 0))
+    src = tg[idx] if tg.shape[0] else idx * 0 + blank
+    keep = ar < tl[:, None]
+    return torch.where(keep, src, blank) if is_tensor(tg) else np.where(keep, src, blank)
 
-def _ctc_args(fn:str, kind:str, log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity) -> CTCArgs:
-    "Validate like torch 2.13's `ctc_loss`; return the canonical `CTCArgs`."
+def _ctc_args(fn:str, xp, log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity) -> Call:
+    "Validate like torch 2.13's `ctc_loss`; return one `Call`: arrays lp (T, N, C), tg (N, S) padded with blank, il / tl (N,) int64; options blank, zero_infinity, batched, T, N, C."
+    xp = namespace(xp)
     reduction = resolve_reduction(reduction=reduction)
     if isinstance(blank, (bool, np.bool_)): raise TypeError(f"{fn}(): blank must be an int, not bool")
     try: blank = operator.index(blank)
     except TypeError: raise TypeError(f"{fn}(): blank must be an int, not {type(blank).__name__} {blank!r}") from None
     if not isinstance(zero_infinity, (bool, np.bool_)):
         raise TypeError(f"{fn}(): zero_infinity must be a bool, not {type(zero_infinity).__name__} {zero_infinity!r}")
-    log_probs, targets = check_arrays(fn, kind, log_probs=log_probs, targets=targets)
+    log_probs, targets = check_arrays(fn, xp, log_probs=log_probs, targets=targets)
     if isinstance(input_lengths, (tuple, list)) != isinstance(target_lengths, (tuple, list)):
         raise TypeError(f"{fn}(): input_lengths and target_lengths must both be arrays or both tuples of ints, "
                         f"got {type(input_lengths).__name__} and {type(target_lengths).__name__} (torch refuses the mix)")
     if str(log_probs.dtype) not in ('float32', 'float64', 'torch.float32', 'torch.float64'):
         raise DTypeError(f"{fn}(): log_probs must be float32 or float64, got {log_probs.dtype} "
                          "(torch: '\"ctc_loss_cpu\" not implemented for ...')")
+    if log_probs.ndim == 0:
+        raise CTCShapeError(f"{fn}(): log_probs must be (T, N, C) or unbatched (T, C), got a 0-d array "
+                            "(torch: 'Dimension out of range (expected to be in range of [-1, 0], but got 1)')")
     if log_probs.ndim not in (2, 3):
         raise ShapeError(f"{fn}(): log_probs must be (T, N, C) or unbatched (T, C), got shape {tuple(log_probs.shape)}")
     batched = log_probs.ndim == 3
@@ -73,18 +75,17 @@ def _ctc_args(fn:str, kind:str, log_probs, targets, input_lengths, target_length
     if T * N * C == 0: raise ShapeError(f"{fn}(): log_probs must not be empty, got shape {tuple(log_probs.shape)}")
     check_option(fn, 'blank', blank, 0 <= blank < C, f'in the label range [0, {C})', 'blank must be in label range')
     if 'complex' in str(targets.dtype): raise TypeError(f"{fn}(): targets must be real, got {targets.dtype}")
-    il = _lengths(fn, kind, 'input_lengths', input_lengths, N)
-    tl = _lengths(fn, kind, 'target_lengths', target_lengths, N)
-    tg = targets.astype(np.int64) if kind == 'numpy' else targets.long()     # a float target is truncated, as torch's cast
-    if not batched and tg.ndim == 1: tg = tg[None]
+    il = _lengths(fn, xp, 'input_lengths', input_lengths, N)
+    tl = _lengths(fn, xp, 'target_lengths', target_lengths, N)
+    tg = xp.long(targets)                                                 # a float target is truncated, as torch's cast
     if tg.ndim not in (1, 2):
         raise ShapeError(f"{fn}(): targets must be padded (N, S) or concatenated 1-d, got shape {tuple(targets.shape)}")
     if tg.ndim == 2 and tg.shape[0] != N:
         raise ShapeError(f"{fn}(): padded targets must have N = {N} rows, got shape {tuple(targets.shape)}")
-    if kind == 'torch': il, tl = il.to(lp.device), tl.to(lp.device)
-    check = not (kind == 'torch' and torch.compiler.is_compiling())
+    if xp is TORCH: il, tl, tg = il.to(lp.device), tl.to(lp.device), tg.to(lp.device)
+    check = concrete(lp, il, tl, tg)   # values readable: eager CPU (not under torch.func, meta, compile, CUDA)
     if check:   # what torch checks on the lengths' values (ctc_loss_allocate_outputs)
-        ilv, tlv = (il, tl) if kind == 'numpy' else (il.cpu().numpy(), tl.cpu().numpy())
+        ilv, tlv = (il, tl) if xp is NP else (il.numpy(), tl.numpy())
         if (ilv < 0).any(): raise ShapeError(f"{fn}(): input_lengths must be >= 0, got {ilv.min()}")
         if (tlv < 0).any(): raise ShapeError(f"{fn}(): target_lengths must be >= 0, got {tlv.min()}")
         if (ilv > T).any(): raise ShapeError(f"{fn}(): input_lengths must be at most T = {T}, got {ilv.max()}")
@@ -92,37 +93,38 @@ def _ctc_args(fn:str, kind:str, log_probs, targets, input_lengths, target_length
             raise ShapeError(f"{fn}(): target_lengths must be at most the padded width S = {tg.shape[1]} of targets, got {tlv.max()}")
         if tg.ndim == 1 and tlv.sum() != tg.shape[0]:
             raise ShapeError(f"{fn}(): concatenated targets must have sum(target_lengths) = {tlv.sum()} entries, got {tg.shape[0]}")
-    if tg.ndim == 1:
-        S = (int(tl.max()) if N else 0) if check else tg.shape[0]
-        tg = _pad_targets(kind, tg if kind == 'numpy' else tg.to(lp.device), tl, S, blank)
+    if tg.ndim == 1:   # padded to the longest target where it can be read, else to the static bound Σ U_n
+        tg = _pad_targets(tg, tl, (int(tlv.max()) if N else 0) if check else tg.shape[0], blank)
     else:
-        tg = tg if kind == 'numpy' else tg.to(lp.device)
-        ar = np.arange(tg.shape[1]) if kind == 'numpy' else torch.arange(tg.shape[1], device=lp.device)
-        tg = np.where(ar < tl[:, None], tg, blank) if kind == 'numpy' else torch.where(ar < tl[:, None], tg, blank)
+        ar = torch.arange(tg.shape[1], device=lp.device) if xp is TORCH else np.arange(tg.shape[1])
+        keep = ar < tl[:, None]
+        tg = torch.where(keep, tg, blank) if xp is TORCH else np.where(keep, tg, blank)
     if check:
         bad = (tg < 0) | (tg >= C)
         if bad.any():
             v = tg[bad][0]
             raise TargetError(f"{fn}(): target index {int(v)} is outside the class range [0, {C}) (torch does not check it "
                               "on CPU: it reads whatever lies beside log_probs in memory)")
-    return CTCArgs(lp=lp, tg=tg, il=il, tl=tl, T=T, N=N, C=C, blank=blank, reduction=reduction,
-                   zero_infinity=bool(zero_infinity), batched=batched, dtype=log_probs.dtype)
+    return Call(fn, xp, reduction, arrays=dict(lp=lp, tg=tg, il=il, tl=tl),
+                options=dict(T=T, N=N, C=C, blank=blank, zero_infinity=bool(zero_infinity), batched=batched),
+                shape=(N,) if batched else (), dtype=log_probs.dtype)
 
 # %% ../../nbs/40_ctc_loss.ipynb #80d61a03
 def _extended(tg, blank:int):
-    "l′ = (b, y₁, b, …, y_S, b) per row, (N, 2S+1), and the skip mask l′_s ≠ l′_{s−2} (moves s−2 → s allowed)."
+    "l′ = (b, y₁, b, …, y_S, b) per row, (N, 2S+1), and the skip mask l′_s ≠ l′_{s−2} (moves s−2 → s allowed). Tensors are built out of place (stack, cat), so `tg` may be batched by `vmap`."
     N, S = tg.shape
-    if isinstance(tg, np.ndarray):
-        ext = np.full((N, 2 * S + 1), blank, np.int64)
-        skip = np.zeros(ext.shape, bool)
-    else:
-        ext = torch.full((N, 2 * S + 1), blank, dtype=torch.int64, device=tg.device)
-        skip = torch.zeros(ext.shape, dtype=torch.bool, device=tg.device)
+    if is_tensor(tg):
+        b = tg.new_full((N, 1), blank)
+        ext = torch.cat([torch.stack([b.expand(N, S), tg], 2).reshape(N, 2 * S), b], 1)
+        skip = torch.cat([torch.zeros_like(ext[:, :2], dtype=torch.bool), ext[:, 2:] != ext[:, :-2]], 1)
+        return ext, skip
+    ext = np.full((N, 2 * S + 1), blank, np.int64)
+    skip = np.zeros(ext.shape, bool)
     ext[:, 1::2] = tg
     skip[:, 2:] = ext[:, 2:] != ext[:, :-2]
     return ext, skip
 
-def _np_emissions(a:CTCArgs):
+def _np_emissions(a:Call):
     "E (T, N, L): log_probs gathered at the extended labels; the extended labels; the skip mask."
     ext, skip = _extended(a.tg, a.blank)
     E = a.lp[:, np.arange(a.N)[:, None], ext].astype(np.float64, copy=False)   # (T, N, L): one gather; float64 lattice
@@ -317,7 +319,7 @@ class _Flat:
         return nll, bad
 
 
-def _np_scaled_nll(a:CTCArgs, ext, skip):
+def _np_scaled_nll(a:Call, ext, skip):
     "ℓ by the scaled forward, run on the problem and on its reverse (frames T_n − 1, …, 0, the target reversed: β is α of that problem) in one batch of 2N rows: the two log p must agree to 1e-9, or the sample goes to the log-space path."
     n, j = np.arange(a.N), np.arange(a.tg.shape[1])
     tg_r = np.where(j < a.tl[:, None], a.tg[n[:, None], np.clip(a.tl[:, None] - 1 - j, 0, None)], a.blank)
@@ -332,7 +334,7 @@ def _np_scaled_nll(a:CTCArgs, ext, skip):
 
 # %% ../../nbs/40_ctc_loss.ipynb #7a19be5e
 def ctc_loss(log_probs:np.ndarray, # (T, N, C) or unbatched (T, C) log-probabilities, time-major; float32 or float64
-             targets:np.ndarray, # padded (N, S) or concatenated (Σ U_n,) label indices, unbatched (S,); never blank
+             targets:np.ndarray, # padded (N, S) or concatenated (Σ U_n,) label indices, unbatched (U,), all U of them; never blank
              input_lengths, # (N,) integer array or tuple of ints: frames T_n ≤ T of each sample
              target_lengths, # (N,) integer array or tuple of ints: labels U_n of each target
              blank:int=0, # the blank class, in [0, C)
@@ -340,7 +342,7 @@ def ctc_loss(log_probs:np.ndarray, # (T, N, C) or unbatched (T, C) log-probabili
              zero_infinity:bool=False, # replace infinite losses (no alignment fits) and their gradients by 0
             ) -> np.ndarray:
     "Connectionist temporal classification, as torch's `ctc_loss`: ℓ_n = −log Σ_{π: B(π) = y_n} Π_t y^t_{π_t}, by the forward recursion (scaled; log space where it must)."
-    a = _ctc_args('ctc_loss', 'numpy', log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
+    a = _ctc_args('ctc_loss', NP, log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     ext, skip = _extended(a.tg, a.blank)
     nll, bad = _np_scaled_nll(a, ext, skip)                  # the scaled forward, checked on the reversed problem
     if bad.any():                                            # the samples the scaled form cannot vouch for: log space
@@ -393,7 +395,7 @@ def ctc_loss_grad(log_probs:np.ndarray, # (T, N, C) or (T, C) log-probabilities
                   grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                  ) -> np.ndarray:
     "torch's CTC gradient convention (pytorch#52241): g·(exp(log_probs) − γ), the gradient of the logits behind a log_softmax; 0 for t ≥ T_n."
-    a = _ctc_args('ctc_loss_grad', 'numpy', log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
+    a = _ctc_args('ctc_loss_grad', NP, log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     ext, skip = _extended(a.tg, a.blank)
     g = reduce_grad('ctc_loss_grad', grad_output, (a.N,) if a.batched else (), a.dtype, a.reduction, denom=1)
     g = np.asarray(g, np.float64).reshape(a.N)
@@ -443,14 +445,14 @@ def _nan_grad_at(lp:torch.Tensor, where:torch.Tensor) -> torch.Tensor:
 def ctc_loss_torch(log_probs:torch.Tensor, targets:torch.Tensor, input_lengths, target_lengths, blank:int=0,
                    reduction:str='mean', zero_infinity:bool=False) -> torch.Tensor:
     "CTC from tensor primitives — the forward recursion in log space —, differentiable by autograd — the true gradient; `lossbook.torch` exports it as `ctc_loss`."
-    a = _ctc_args('ctc_loss', 'torch', log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
+    a = _ctc_args('ctc_loss', TORCH, log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     lp, il, tl, dt, dev = a.lp, a.il, a.tl, a.lp.dtype, a.lp.device
     NEG = -1e30 if dt == torch.float32 else -1e300
     ext, skip = _extended(a.tg, a.blank)
     T, N, L = a.T, a.N, ext.shape[1]
     E = lp.gather(2, ext.expand(T, N, L)).clamp_min(NEG)              # (T, N, L) emissions, finite
     Es = E.unbind(0)                                                  # one backward for all steps (not E[t], see above)
-    skipmask = torch.zeros(N, L, dtype=dt, device=dev).masked_fill_(~skip, NEG)   # 0 where s − 2 → s is allowed
+    skipmask = torch.zeros(N, L, dtype=dt, device=dev).masked_fill(~skip, NEG)    # 0 where s − 2 → s is allowed
     pad = torch.full((N, 2), NEG, dtype=dt, device=dev)
     alphas = [torch.cat([Es[0][:, :2], torch.full((N, L - 2), NEG, dtype=dt, device=dev)], 1) if L > 2 else Es[0]]
     for t in range(1, T):
