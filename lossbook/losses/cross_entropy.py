@@ -9,22 +9,23 @@ import numpy as np
 import torch
 from ..core import *
 from ..core import _kind
-from .nll_loss import _ignore_index, _nll_args, _class_reduce
+from .nll_loss import _ignore_index, _nll_args, _class_call, _check_batch, _class_reduce
 
 # %% auto #0
 __all__ = ['cross_entropy', 'cross_entropy_grad', 'cross_entropy_torch', 'CrossEntropyLoss']
 
 # %% ../../nbs/21_cross_entropy.ipynb #d1ab2e59
 class _ZeroDimError(ShapeError, IndexError):
-    "A 0-d input with a 0-d floating target: torch raises an `IndexError` there (a `RuntimeError` with an index target)."
+    "A 0-d input: torch's `cross_entropy` takes the softmax over dimension 1 of it and raises an `IndexError` (a `RuntimeError` only for a 0-d index target)."
 
-def _ce_args(fn:str, kind:str, input, target, weight, ignore_index, reduction, size_average, reduce, label_smoothing):
-    "Validate like torch 2.13's `cross_entropy`; return (ClassArgs, ignore_index, ε), ε = 0 where torch ignores it (ε ≤ 0 or nan)."
-    input, target, weight = check_arrays(fn, kind, input=input, target=target, weight=weight)
+def _ce_call(fn:str, xp, input, target, weight, ignore_index, reduction, size_average, reduce, label_smoothing) -> Call:
+    "Validate like torch 2.13's `cross_entropy`; return one `Call` (`call.ignore_index`, and `call.label_smoothing`: ε, 0 where torch ignores it, ε ≤ 0 or nan)."
+    xp = namespace(xp)
+    input, target, weight = check_arrays(fn, xp, input=input, target=target, weight=weight)
     eps = scalar(fn, 'label_smoothing', label_smoothing)
     eps = eps if eps > 0 else 0.0                  # torch: `if (label_smoothing > 0.0)`; a negative ε is silently ignored
     check_option(fn, 'label_smoothing', eps, eps <= 1, 'in [0, 1]', f'label_smoothing must be between 0.0 and 1.0. Got: {eps}')
-    if input.ndim == 0 and target.ndim == 0 and _kind(target.dtype) == 'f':   # torch reads it as probabilities, then fails on dim 1
+    if input.ndim == 0 and (target.ndim or _kind(target.dtype) == 'f'):   # torch: log_softmax over dimension 1 of a 0-d tensor
         raise _ZeroDimError(f"{fn}(): input must have 1 or more dimensions (C,), (N, C) or (N, C, d1, …), got a 0-d input "
                             "(torch: 'Dimension specified as 1 but tensor has no dimensions')")
     same = input.ndim > 0 and tuple(target.shape) == tuple(input.shape)
@@ -35,12 +36,16 @@ def _ce_args(fn:str, kind:str, input, target, weight, ignore_index, reduction, s
         ii = _ignore_index(fn, ignore_index)
         check_option(fn, 'ignore_index', ii, ii < 0, 'negative with a probability target (it ignores nothing there)',
                      'ignore_index is not supported for floating point target')
-        return class_args(fn, kind, input, target, weight, ii, reduction, size_average, reduce, allow_probs=True), ii, eps
+        a = class_args(fn, xp, input, target, weight, ii, reduction, size_average, reduce, allow_probs=True)
+        return _class_call(fn, xp, a, ignore_index=ii, label_smoothing=eps)
+    _check_batch(fn, input, target)                # before the dtype, as torch
     if _kind(target.dtype) == 'f' and input.ndim > 0:
         raise TargetDTypeError(f"{fn}(): a floating target is a probability target and must have the input's shape "
                                f"{tuple(input.shape)}, got {tuple(target.shape)}; class indices must be int64 "
                                f"(torch: 'expected target dtype to be Long or Byte, but got {target.dtype}')")
-    a, ii = _nll_args(fn, kind, input, target, weight, ignore_index, reduction, size_average, reduce)
+    a = _nll_args(fn, xp, input, target, weight, ignore_index, reduction, size_average, reduce)
+    a.options['label_smoothing'] = eps
+    ii = a.ignore_index
     if eps and weight is not None and weight.ndim != 1:
         raise ShapeError(f"{fn}(): with label_smoothing the class weight must be 1-d ({a.C},), got {tuple(weight.shape)} "
                          "(torch: \"shape '[1, C, 1]' is invalid for input of size C\")")
@@ -48,11 +53,16 @@ def _ce_args(fn:str, kind:str, input, target, weight, ignore_index, reduction, s
         raise ShapeError(f"{fn}(): with label_smoothing a (C,) input needs a 0-d target, got {tuple(target.shape)} "
                          "(torch: \"output with shape [] doesn't match the broadcast shape [1]\")")
     if (eps and weight is not None and a.reduction == 'mean' and str(target.dtype) in ('uint8', 'torch.uint8')
-            and not (kind == 'torch' and torch.compiler.is_compiling()) and bool((a.target != ii).any())):
+            and concrete(a.target) and bool((a.target != ii).any())):
         raise TargetDTypeError(f"{fn}(): a uint8 target with label_smoothing, a class weight and reduction='mean' fails in torch 2.13 "
                                "(its smoothing term gathers the weights with the target: 'gather(): Expected dtype int32/int64 for index'); "
                                "use an int64 target")
-    return a, ii, eps
+    return a
+
+def _ce_args(fn:str, xp, *args):
+    "`_ce_call`'s `Call`, with its ignore_index and ε beside it: `(call, ignore_index, ε)`, as `linear_cross_entropy` reads them."
+    a = _ce_call(fn, xp, *args)
+    return a, a.ignore_index, a.label_smoothing
 
 # %% ../../nbs/21_cross_entropy.ipynb #133b3a32
 def _wc(w, ndim:int, ax:int):
@@ -74,7 +84,7 @@ def _shifted(x:np.ndarray, ax:int, C:int):
     m = np.max(x, ax, keepdims=True) if C else np.zeros(x.shape[:ax] + (1,) + x.shape[ax + 1:], x.dtype)
     return np.subtract(x, m), m
 
-def _ce_dtypes(a:ClassArgs):
+def _ce_dtypes(a:Call):
     "(dtype the result has, dtype the loss computes in): the input's — promoted with a probability target's and its weight's."
     out = a.input.dtype
     if a.probs: out = functools.reduce(promote_types, [v.dtype for v in (a.input, a.target, a.weight) if v is not None])
@@ -91,7 +101,8 @@ def cross_entropy(input:np.ndarray, # logits z: (C,), (N, C) or (N, C, d1, …, 
                   label_smoothing:float=0.0, # ε in [0, 1]: the target becomes (1 − ε)·t + ε/C
                  ) -> np.ndarray:
     "Cross-entropy of logits, as torch's `cross_entropy`: ℓᵢ = −Σ_c w_c·t̃ᵢ_c·log softmax(zᵢ)_c, t̃ = (1 − ε)·t + ε/C, then reduced."
-    a, ii, eps = _ce_args('cross_entropy', 'numpy', input, target, weight, ignore_index, reduction, size_average, reduce, label_smoothing)
+    a = _ce_call('cross_entropy', NP, input, target, weight, ignore_index, reduction, size_average, reduce, label_smoothing)
+    ii, eps = a.ignore_index, a.label_smoothing
     out_dt, op = _ce_dtypes(a)
     x, C = a.input.astype(opmath(a.input.dtype), copy=False), a.C
     ax = 1 if x.ndim > 1 else 0
@@ -121,8 +132,7 @@ def cross_entropy(input:np.ndarray, # logits z: (C,), (N, C) or (N, C, d1, …, 
     if eps: terms = (1 - eps) * terms + (eps / C) * (lam * wsum - ws)
     loss = np.where(keep, terms, 0).astype(out_dt, copy=False)       # skipped, not multiplied: 0 even at nan
     if a.reduction != 'mean': return reduce_loss(loss, a.reduction)
-    denom = np.where(keep, wy, 0).sum() if wy is not None else np.asarray(np.count_nonzero(keep), op)
-    return reduce_loss(loss, 'mean', denom=denom)
+    return reduce_loss(loss, 'mean', denom=class_denominator(keep, wy, op))
 
 # %% ../../nbs/21_cross_entropy.ipynb #24a42d1f
 def cross_entropy_grad(input:np.ndarray, # logits z
@@ -137,7 +147,8 @@ def cross_entropy_grad(input:np.ndarray, # logits z
                       ) -> np.ndarray:
     "∂J/∂input of `cross_entropy`: γᵢ·(softmax(zᵢ)·Σ_k qᵢ_k − qᵢ), q = w·t̃ (0 for ignored targets), γ = g, g or g/D."
     fn = 'cross_entropy_grad'
-    a, ii, eps = _ce_args(fn, 'numpy', input, target, weight, ignore_index, reduction, size_average, reduce, label_smoothing)
+    a = _ce_call(fn, NP, input, target, weight, ignore_index, reduction, size_average, reduce, label_smoothing)
+    ii, eps = a.ignore_index, a.label_smoothing
     _, op = _ce_dtypes(a)
     x, C = a.input.astype(opmath(a.input.dtype), copy=False), a.C
     ax = 1 if x.ndim > 1 else 0
@@ -158,9 +169,7 @@ def cross_entropy_grad(input:np.ndarray, # logits z
     keep = y != ii
     ys = np.where(keep, y, 0)
     wy = None if w is None else w[ys]
-    denom = None
-    if a.reduction == 'mean':
-        denom = np.where(keep, wy, 0).sum() if wy is not None else np.asarray(np.count_nonzero(keep), op)
+    denom = class_denominator(keep, wy, op) if a.reduction == 'mean' else None
     g = reduce_grad(fn, grad_output, y.shape, op, a.reduction, denom=denom)
     with np.errstate(invalid='ignore', over='ignore'):
         gam = np.where(keep, g, 0).astype(op, copy=False)            # γᵢ, 0 for an ignored target (g/0 included)
@@ -181,7 +190,8 @@ def cross_entropy_grad(input:np.ndarray, # logits z
 def cross_entropy_torch(input:torch.Tensor, target:torch.Tensor, weight:torch.Tensor|None=None, size_average=None,
                         ignore_index:int=-100, reduce=None, reduction:str='mean', label_smoothing:float=0.0) -> torch.Tensor:
     "`cross_entropy` from tensor primitives (`log_softmax`, `gather`, sums): differentiable, on the input's device and dtype."
-    a, ii, eps = _ce_args('cross_entropy', 'torch', input, target, weight, ignore_index, reduction, size_average, reduce, label_smoothing)
+    a = _ce_call('cross_entropy', TORCH, input, target, weight, ignore_index, reduction, size_average, reduce, label_smoothing)
+    ii, eps = a.ignore_index, a.label_smoothing
     x, y, w, C = a.input, a.target, a.weight, a.C
     ax = 1 if x.dim() > 1 else 0
     lsm = torch.log_softmax(x, ax)                                 # log p: the stable fused form
@@ -196,7 +206,7 @@ def cross_entropy_torch(input:torch.Tensor, target:torch.Tensor, weight:torch.Te
     ys = torch.where(keep, y, 0)                                   # ignored targets point at class 0, masked below
     if C: picked = lsm.gather(ax, ys.unsqueeze(ax)).squeeze(ax)
     else: picked = lsm.sum() + lsm.new_zeros(y.shape)              # C = 0: every target is ignored
-    wy = None if w is None else w[ys]
+    wy = None if w is None else w[ys.reshape(-1)].reshape(ys.shape)   # w[ys] of a 0-d ys would call .item()
     terms = -picked if wy is None else -(picked * wy)
     if eps:
         smooth = -(lsm.sum(ax) if wc is None else (lsm * wc).sum(ax))

@@ -15,9 +15,9 @@ __all__ = ['WeightDTypeError', 'multi_margin_loss', 'multi_margin_loss_grad', 'm
 class WeightDTypeError(TypeError, RuntimeError):
     "A class weight whose dtype is not the input's (torch: 'expected scalar type Double but found Float')."
 
-def _mm_args(fn:str, kind:str, input, target, p, margin, weight, size_average, reduce, reduction):
-    "Validate like torch 2.13's `multi_margin_loss`; return (x as (N, C), target as (N,), weight, p, margin, reduction, the 'none' shape)."
-    input, target, weight = check_arrays(fn, kind, input=input, target=target, weight=weight)
+def _mm_args(fn:str, xp, input, target, p, margin, weight, size_average, reduce, reduction) -> Call:
+    "Validate like torch 2.13's `multi_margin_loss`; return one `Call`: `input` as (N, C), `target` as (N,), `weight`, `p`, `margin`, the 'none' `shape`."
+    input, target, weight = check_arrays(fn, xp, input=input, target=target, weight=weight)
     reduction = resolve_reduction(size_average, reduce, reduction)
     check_option(fn, 'p', p, p == 1 or p == 2, '1 or 2', 'only p == 1 and p == 2 supported')
     margin = scalar(fn, 'margin', margin)
@@ -42,16 +42,17 @@ def _mm_args(fn:str, kind:str, input, target, p, margin, weight, size_average, r
         raise DTypeError(f"{fn}(): input of dtype {dt}: torch's CPU kernel has none (\"multi_margin_loss_cpu_kernel\" not implemented)")
     if weight is not None and weight.dtype != input.dtype:
         raise WeightDTypeError(f"{fn}(): weight must have the input's dtype {input.dtype}, got {weight.dtype} (torch: 'expected scalar type')")
-    if kind == 'torch' and weight is not None and weight.requires_grad:
+    if is_tensor(weight) and weight.requires_grad:
         raise RuntimeError(f"{fn}(): the class weight is a constant: it must not require grad "
                            "(torch: 'not differentiable with respect to argument weight')")
-    if not (is_tensor(target) and torch.compiler.is_compiling()):   # a compiled graph leaves it to gather
+    if concrete(target):                         # a value check: where the values cannot be read, gather checks the range
         bad = (target < 0) | (target >= C)
         if bool(bad.any()):
             raise TargetError(f"{fn}(): class index {int(target[bad].reshape(-1)[0])} is out of range for {C} classes "
                               "(torch: 'target out of range')")
     out_shape = (N,) if target.ndim else ()
-    return input.reshape(N, C), target.reshape(N), weight, int(p), margin, reduction, out_shape
+    return Call(fn, namespace(xp), reduction, arrays={'input': input.reshape(N, C), 'target': target.reshape(N), 'weight': weight},
+                options={'p': int(p), 'margin': margin}, shape=out_shape, dtype=dt)
 
 # %% ../../nbs/34_multi_margin_loss.ipynb #ca1fef87
 def _np_violations(x:np.ndarray, t:np.ndarray, margin:float) -> np.ndarray:
@@ -72,7 +73,8 @@ def multi_margin_loss(input:np.ndarray, # scores x: (), (C,) or (N, C)
                       reduction:str='mean', # 'none' | 'mean' (Σℓ / N) | 'sum'
                      ) -> np.ndarray:
     "Multi-class hinge loss, as torch's `multi_margin_loss`: ℓₙ = w[yₙ]/C · Σ_{i≠yₙ} max(0, m − x[n, yₙ] + x[n, i])^p."
-    x, t, w, p, m, reduction, shape = _mm_args('multi_margin_loss', 'numpy', input, target, p, margin, weight, size_average, reduce, reduction)
+    c = _mm_args('multi_margin_loss', NP, input, target, p, margin, weight, size_average, reduce, reduction)
+    x, t, w, p, m, reduction, shape = c.input, c.target, c.weight, c.p, c.margin, c.reduction, c.shape
     h = _np_violations(x, t, m)
     if p == 2: h *= h
     loss = h.sum(1)
@@ -92,7 +94,8 @@ def multi_margin_loss_grad(input:np.ndarray, # scores x
                            grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                           ) -> np.ndarray:
     "∂J/∂input of `multi_margin_loss`: g·w[y]·p·z^(p−1)/C at each active competitor, minus their sum at the true class."
-    x, t, w, p, m, reduction, shape = _mm_args('multi_margin_loss_grad', 'numpy', input, target, p, margin, weight, size_average, reduce, reduction)
+    c = _mm_args('multi_margin_loss_grad', NP, input, target, p, margin, weight, size_average, reduce, reduction)
+    x, t, w, p, m, reduction, shape = c.input, c.target, c.weight, c.p, c.margin, c.reduction, c.shape
     h = _np_violations(x, t, m)                                   # max(0, z), 0 at the true class
     if p == 1:
         with np.errstate(invalid='ignore'): h = (h > 0).astype(x.dtype)
@@ -108,7 +111,8 @@ def multi_margin_loss_torch(input:torch.Tensor, target:torch.Tensor, p:int=1, ma
                             weight:torch.Tensor|None=None, size_average:bool|None=None, reduce:bool|None=None,
                             reduction:str='mean') -> torch.Tensor:
     "torch's `multi_margin_loss`, written from tensor primitives (exported as `lossbook.torch.multi_margin_loss`)."
-    x, t, w, p, m, reduction, shape = _mm_args('multi_margin_loss', 'torch', input, target, p, margin, weight, size_average, reduce, reduction)
+    c = _mm_args('multi_margin_loss', TORCH, input, target, p, margin, weight, size_average, reduce, reduction)
+    x, t, w, p, m, reduction, shape = c.input, c.target, c.weight, c.p, c.margin, c.reduction, c.shape
     z = m - x.gather(1, t[:, None]) + x
     active = (torch.arange(x.shape[1], device=x.device) != t[:, None]) & (z > 0)
     h = torch.where(active, z, 0)

@@ -13,9 +13,9 @@ __all__ = ['ROWS_PER_BLOCK', 'multilabel_margin_loss', 'multilabel_margin_loss_g
            'MultiLabelMarginLoss']
 
 # %% ../../nbs/35_multilabel_margin_loss.ipynb #73a093a3
-def _mlm_args(fn:str, kind:str, input, target, size_average, reduce, reduction):
-    "Validate like torch 2.13's `multilabel_margin_loss`; return (x as (N, C), target as (N, C), reduction, the 'none' shape)."
-    input, target = check_arrays(fn, kind, input=input, target=target)
+def _mlm_args(fn:str, xp, input, target, size_average, reduce, reduction) -> Call:
+    "Validate like torch 2.13's `multilabel_margin_loss`; return one `Call`: `input` and `target` as (N, C), the 'none' `shape`."
+    input, target = check_arrays(fn, xp, input=input, target=target)
     reduction = resolve_reduction(size_average, reduce, reduction)
     nd = input.ndim
     if not (nd == 0 or (nd in (1, 2) and input.shape[-1] != 0)):
@@ -26,7 +26,7 @@ def _mlm_args(fn:str, kind:str, input, target, size_average, reduce, reduction):
     if not ok:
         raise ShapeError(f"{fn}(): target must have the input's shape {tuple(input.shape)} (class indices padded with -1), "
                          f"got {tuple(target.shape)} (torch: 'inconsistent target size')")
-    if numel(target) and not (is_tensor(target) and torch.compiler.is_compiling()):
+    if numel(target) and concrete(target):       # a value check: skipped where the values cannot be read
         lo, hi = (int(target.min()), int(target.max()))
         if lo < -1 or hi >= C:
             raise TargetError(f"{fn}(): target entries must be class indices in [0, {C}) or -1 (padding), got {lo if lo < -1 else hi} "
@@ -36,7 +36,8 @@ def _mlm_args(fn:str, kind:str, input, target, size_average, reduce, reduction):
     dt = floating_dtype(fn, input)
     if (not is_tensor(input) or input.device.type == 'cpu') and str(dt) in ('float16', 'torch.float16', 'torch.bfloat16'):
         raise DTypeError(f"{fn}(): input of dtype {dt}: torch's CPU kernel has none (\"multilabel_margin_loss_forward_out_frame\" not implemented)")
-    return input.reshape(N, C), target.reshape(N, C), reduction, ((N,) if nd == 2 else ())
+    return Call(fn, namespace(xp), reduction, arrays={'input': input.reshape(N, C), 'target': target.reshape(N, C)},
+                shape=(N,) if nd == 2 else (), dtype=dt)
 
 # %% ../../nbs/35_multilabel_margin_loss.ipynb #2e1203cd
 def _np_target_mask(t:np.ndarray):
@@ -108,7 +109,8 @@ def multilabel_margin_loss(input:np.ndarray, # scores x: (), (C,) or (N, C)
                            reduction:str='mean', # 'none' | 'mean' (Σℓ / N) | 'sum'
                           ) -> np.ndarray:
     "Multi-label hinge loss, as torch's `multilabel_margin_loss`: ℓ = (1/C)·Σ_{j∈J} Σ_{i∉T} max(0, 1 − (x_j − x_i))."
-    x, t, reduction, shape = _mlm_args('multilabel_margin_loss', 'numpy', input, target, size_average, reduce, reduction)
+    c = _mlm_args('multilabel_margin_loss', NP, input, target, size_average, reduce, reduction)
+    x, t, reduction, shape = c.input, c.target, c.reduction, c.shape
     return reduce_loss(_np_rows(x, t).reshape(shape), reduction)
 
 # %% ../../nbs/35_multilabel_margin_loss.ipynb #e20a0dc3
@@ -121,7 +123,8 @@ def multilabel_margin_loss_grad(input:np.ndarray, # scores x
                                ) -> np.ndarray:
     "∂J/∂input of `multilabel_margin_loss`: +g/C per active pair at the other class i, −g/C at the true class j."
     fn = 'multilabel_margin_loss_grad'
-    x, t, reduction, shape = _mlm_args(fn, 'numpy', input, target, size_average, reduce, reduction)
+    c = _mlm_args(fn, NP, input, target, size_average, reduce, reduction)
+    x, t, reduction, shape = c.input, c.target, c.reduction, c.shape
     N, C = x.shape
     g = (reduce_grad(fn, grad_output, shape, x.dtype, reduction).reshape(-1) / C).astype(x.dtype, copy=False)   # ∂J/∂ℓₙ / C
     grad = np.empty_like(x)
@@ -142,7 +145,8 @@ def _np_grad_block(x:np.ndarray, t:np.ndarray, g:np.ndarray) -> np.ndarray:
 def multilabel_margin_loss_torch(input:torch.Tensor, target:torch.Tensor, size_average:bool|None=None,
                                  reduce:bool|None=None, reduction:str='mean') -> torch.Tensor:
     "torch's `multilabel_margin_loss`, written from tensor primitives (exported as `lossbook.torch.multilabel_margin_loss`)."
-    x, t, reduction, shape = _mlm_args('multilabel_margin_loss', 'torch', input, target, size_average, reduce, reduction)
+    c = _mlm_args('multilabel_margin_loss', TORCH, input, target, size_average, reduce, reduction)
+    x, t, reduction, shape = c.input, c.target, c.reduction, c.shape
     N, C = x.shape
     keep = torch.cumprod((t != -1).to(torch.int8), 1).bool()
     is_t = torch.zeros(N, C + 1, dtype=torch.bool, device=x.device).scatter(1, torch.where(keep, t, C), True)[:, :C]

@@ -25,28 +25,41 @@ def _ignore_index(fn:str, ignore_index) -> int:
     check_option(fn, 'ignore_index', ii, -2**63 <= ii < 2**63, 'an int64', 'Overflow when unpacking long long')
     return ii
 
-def _nll_args(fn:str, kind:str, input, target, weight, ignore_index, reduction, size_average, reduce):
-    "Validate like torch 2.13's `nll_loss` (through `class_args`, plus its extra rules); return (ClassArgs, ignore_index)."
-    input, target, weight = check_arrays(fn, kind, input=input, target=target, weight=weight)
+def _class_call(fn:str, xp, a:ClassArgs, **options) -> Call:
+    "`class_args`'s answer as one `Call`: `call.input`, `.target`, `.weight`, `.C`, `.probs`, `.reduction` and the loss's own `options`."
+    return Call(fn, xp, a.reduction, arrays={'input': a.input, 'target': a.target, 'weight': a.weight},
+                options={'probs': a.probs, 'C': a.C, **options})
+
+def _check_batch(fn:str, input, target):
+    "torch's first check of a class-index target, before its dtype: its batch size is the input's (a `ValueError`, in torch's words)."
+    if input.ndim >= 2 and target.ndim >= 1 and target.shape[0] != input.shape[0]:
+        raise ShapeError(f"{fn}(): input {tuple(input.shape)} and target {tuple(target.shape)} differ in batch size "
+                         f"(torch: 'Expected input batch_size ({input.shape[0]}) to match target batch_size ({target.shape[0]}).')")
+
+def _nll_args(fn:str, xp, input, target, weight, ignore_index, reduction, size_average, reduce) -> Call:
+    "Validate like torch 2.13's `nll_loss` (through `class_args`, plus its extra rules); return one `Call` (`call.ignore_index` among its options)."
+    xp = namespace(xp)
+    input, target, weight = check_arrays(fn, xp, input=input, target=target, weight=weight)
     ignore_index = _ignore_index(fn, ignore_index)
+    _check_batch(fn, input, target)
     if input.ndim == 1 and target.ndim == 1 and target.shape[0] == 1:
         target = target.reshape(())                    # torch: a (1,) target of a (C,) input is read as 0-d
     kdim = input.ndim >= 3
     if kdim and weight is not None and weight.ndim != 1 and numel(weight) == input.shape[1]:
         weight = weight.reshape(-1)                    # torch's K-dim kernel only counts the weight's elements
     uint8 = str(target.dtype) in ('uint8', 'torch.uint8')
-    if uint8: target = target.long() if kind == 'torch' else target.astype(np.int64)   # compared with ignore_index as int64
-    a = class_args(fn, kind, input, target, weight, ignore_index, reduction, size_average, reduce)
+    if uint8: target = xp.long(target)                 # compared with ignore_index as int64
+    a = class_args(fn, xp, input, target, weight, ignore_index, reduction, size_average, reduce)
     if uint8 and kdim and (a.reduction == 'none' or numel(a.target) > 0):
         raise TargetDTypeError(f"{fn}(): a uint8 target works for (C,) and (N, C) input only; the K-dim input {tuple(input.shape)} "
                                "needs int64 (torch: 'expected scalar type Long but found Byte')")
     if weight is not None and weight.dtype != input.dtype:
         raise DTypeError(f"{fn}(): weight must have the input's dtype {input.dtype}, got {weight.dtype} "
                          "(torch does not promote it: 'expected scalar type … but found …')")
-    if kind == 'torch' and weight is not None and weight.requires_grad:
+    if is_tensor(weight) and weight.requires_grad:
         raise RuntimeError(f"{fn}(): the class weight is a constant: it must not require grad "
                            "(torch: 'nll_loss_forward is not differentiable with respect to argument weight')")
-    return a, ignore_index
+    return _class_call(fn, xp, a, ignore_index=ignore_index)
 
 # %% ../../nbs/20_nll_loss.ipynb #72f8e2b3
 def _pick(x:np.ndarray, y:np.ndarray, w, ignore_index:int):
@@ -68,13 +81,12 @@ def nll_loss(input:np.ndarray, # log-probabilities x: (C,), (N, C) or (N, C, d1,
              reduction:str='mean', # 'none' | 'mean' (Σℓ / Σ w[y] over the targets that count) | 'sum'
             ) -> np.ndarray:
     "Negative log-likelihood, as torch's `nll_loss`: ℓᵢ = −w[yᵢ]·x[i, yᵢ] (0 where yᵢ = ignore_index), then reduced."
-    a, ii = _nll_args('nll_loss', 'numpy', input, target, weight, ignore_index, reduction, size_average, reduce)
-    picked, _, keep, _, wy = _pick(a.input, a.target, a.weight, ii)
+    a = _nll_args('nll_loss', NP, input, target, weight, ignore_index, reduction, size_average, reduce)
+    picked, _, keep, _, wy = _pick(a.input, a.target, a.weight, a.ignore_index)
     terms = -picked if wy is None else -(picked * wy)
     loss = np.where(keep, terms, 0).astype(a.input.dtype, copy=False)   # skipped, not multiplied: 0 even at -inf / nan
     if a.reduction != 'mean': return reduce_loss(loss, a.reduction)
-    denom = np.where(keep, wy, 0).sum() if wy is not None else np.asarray(np.count_nonzero(keep), a.input.dtype)
-    return reduce_loss(loss, 'mean', denom=denom)
+    return reduce_loss(loss, 'mean', denom=class_denominator(keep, wy, a.input.dtype))
 
 # %% ../../nbs/20_nll_loss.ipynb #44df96ad
 def nll_loss_grad(input:np.ndarray, # log-probabilities x
@@ -87,12 +99,10 @@ def nll_loss_grad(input:np.ndarray, # log-probabilities x
                   grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                  ) -> np.ndarray:
     "∂J/∂input of `nll_loss`: −w[yᵢ]·gᵢ (g/D for 'mean') at (i, yᵢ) for every target that counts, 0 everywhere else."
-    a, ii = _nll_args('nll_loss_grad', 'numpy', input, target, weight, ignore_index, reduction, size_average, reduce)
+    a = _nll_args('nll_loss_grad', NP, input, target, weight, ignore_index, reduction, size_average, reduce)
     x, y = a.input, a.target
-    picked, ax, keep, ys, wy = _pick(x, y, a.weight, ii)
-    denom = None
-    if a.reduction == 'mean':
-        denom = np.where(keep, wy, 0).sum() if wy is not None else np.asarray(np.count_nonzero(keep), x.dtype)
+    picked, ax, keep, ys, wy = _pick(x, y, a.weight, a.ignore_index)
+    denom = class_denominator(keep, wy, x.dtype) if a.reduction == 'mean' else None
     g = reduce_grad('nll_loss_grad', grad_output, y.shape, x.dtype, a.reduction, denom=denom)   # ∂J/∂ℓᵢ
     with np.errstate(invalid='ignore', over='ignore'):            # g/0 when every target is ignored: masked below
         vals = np.where(keep, -g if wy is None else -(g * wy), 0).astype(x.dtype, copy=False)
@@ -104,20 +114,24 @@ def nll_loss_grad(input:np.ndarray, # log-probabilities x
 def _class_reduce(loss, keep, wy, reduction):
     "Reduce per-target losses as torch's class losses do: `'mean'` divides by Σ w[y] over the kept targets (their count without a weight)."
     if reduction != 'mean': return reduce_loss(loss, reduction)
-    denom = torch.where(keep, wy, 0).sum() if wy is not None else keep.sum().to(loss.dtype)
-    return reduce_loss(loss, 'mean', denom=denom)
+    return reduce_loss(loss, 'mean', denom=class_denominator(keep, wy, loss.dtype))
+
+def _keep_graph(t:torch.Tensor) -> torch.Tensor:
+    "`t` times a 1 that depends on `t`: the same values, and the gradient of a loss linear in `t` keeps a graph (of zero derivative)."
+    return t * torch.where(t.new_zeros((), dtype=torch.bool), t, 1)
 
 def nll_loss_torch(input:torch.Tensor, target:torch.Tensor, weight:torch.Tensor|None=None, size_average:bool|None=None,
                    ignore_index:int=-100, reduce:bool|None=None, reduction:str='mean') -> torch.Tensor:
     "torch's `nll_loss`, written from tensor primitives (exported as `lossbook.torch.nll_loss`)."
-    a, ii = _nll_args('nll_loss', 'torch', input, target, weight, ignore_index, reduction, size_average, reduce)
+    a = _nll_args('nll_loss', TORCH, input, target, weight, ignore_index, reduction, size_average, reduce)
     x, y, w = a.input, a.target, a.weight
     ax = 1 if x.dim() > 1 else 0
-    keep = y != ii
+    keep = y != a.ignore_index
     ys = torch.where(keep, y, 0)                                   # ignored targets point at class 0, masked below
     if x.shape[ax]: picked = x.gather(ax, ys.unsqueeze(ax)).squeeze(ax)
     else: picked = x.sum() + x.new_zeros(y.shape)                  # C = 0: every target is ignored
-    wy = None if w is None else w[ys]
+    picked = _keep_graph(picked)    # torch's nll_loss_backward is differentiable (its derivative is 0): so is this gradient
+    wy = None if w is None else w[ys.reshape(-1)].reshape(ys.shape)   # w[ys] of a 0-d ys would call .item()
     loss = torch.where(keep, -picked if wy is None else -(picked * wy), 0)   # skipped, not multiplied
     return _class_reduce(loss, keep, wy, a.reduction)
 
