@@ -16,12 +16,20 @@ def _is_int(dtype) -> bool:
     if isinstance(dtype, torch.dtype): return not dtype.is_floating_point and not dtype.is_complex and dtype != torch.bool
     return np.dtype(dtype).kind in 'iu'
 
-def _hinge_embedding_args(fn, kind, input, target, margin, size_average, reduce, reduction):
-    "Validate like torch; return input, target, the broadcast shape, the margin (an int for integer input) and the reduction."
-    input, target = check_arrays(fn, kind, input=input, target=target)
+def _margin(fn, value) -> float:
+    "The margin as a number. A bool is one, as in torch (its argument parser reads `True` as 1.0)."
+    return float(value) if isinstance(value, bool) else scalar(fn, 'margin', value)
+
+def _minus_one(y):
+    "What NumPy must compare `y` with to test `y != -1` as torch does: −1 in y's dtype, so a uint8 label 255 *is* −1 (torch wraps the −1; NumPy would compare exactly)."
+    return np.array(-1).astype(y.dtype) if y.dtype.kind in 'u' else -1
+
+def _hinge_embedding_args(fn, xp, input, target, margin, size_average, reduce, reduction) -> Call:
+    "Validate like torch; return the `Call`: input, target, the broadcast shape, the margin (an int for integer input)."
+    input, target = check_arrays(fn, xp, input=input, target=target)
     reduction = resolve_reduction(size_average, reduce, reduction)
     shape = broadcast_shape(fn, input, target, 'silent')
-    margin = scalar(fn, 'margin', margin)
+    margin = _margin(fn, margin)
     if _is_int(input.dtype):
         if reduction == 'mean':
             raise DTypeError(f"{fn}(): the 'mean' of an integer input ({input.dtype}) is not defined "
@@ -30,7 +38,8 @@ def _hinge_embedding_args(fn, kind, input, target, margin, size_average, reduce,
         if str(input.dtype) in ('uint8', 'torch.uint8') and margin < 0:
             raise OptionError(f"{fn}(): margin={margin} does not fit the uint8 input (torch: 'value cannot be converted to type uint8_t without overflow')")
     else: floating_dtype(fn, input)   # bool and complex: refused
-    return input, target, shape, margin, reduction
+    return Call(fn, xp, reduction, arrays={'input': input, 'target': target}, options={'margin': margin},
+                shape=shape, dtype=input.dtype)
 
 # %% ../../nbs/31_hinge_embedding_loss.ipynb #d5887e79
 def hinge_embedding_loss(input:np.ndarray, # x: a distance (≥ 0) per pair, any shape
@@ -41,17 +50,17 @@ def hinge_embedding_loss(input:np.ndarray, # x: a distance (≥ 0) per pair, any
                          reduction:str='mean', # 'none' | 'mean' | 'sum'
                         ) -> np.ndarray:
     "Hinge embedding loss, as torch's `hinge_embedding_loss`: x where y = 1, max(0, margin − x) where y = −1 (both terms for other labels), reduced."
-    x, y, shape, margin, reduction = _hinge_embedding_args('hinge_embedding_loss', 'numpy', input, target, margin,
-                                                           size_average, reduce, reduction)
-    out = np.subtract(x.dtype.type(margin), x, out=np.empty(shape, x.dtype))   # m − x
+    c = _hinge_embedding_args('hinge_embedding_loss', NP, input, target, margin, size_average, reduce, reduction)
+    x, y, neg = c.input, c.target, _minus_one(c.target)
+    out = np.subtract(x.dtype.type(c.margin), x, out=np.empty(c.shape, x.dtype))   # m − x
     np.maximum(out, 0, out=out)
-    if x.dtype.kind == 'f' and not np.isfinite(x).all():   # ∞·0 = nan where torch selects 0: the select form
+    if x.dtype.kind in 'f' and not np.isfinite(x).all():   # ∞·0 = nan where torch selects 0: the select form
         np.copyto(out, 0, where=(y == 1))
-        np.add(out, x, out=out, where=(y != -1))
+        np.add(out, x, out=out, where=(y != neg))
     else:                                                  # the fast form: the indicators as 0/1 factors
         out *= (y != 1)
-        out += x * (y != -1)
-    return reduce_loss(out, reduction)
+        out += x * (y != neg)
+    return reduce_loss(out, c.reduction)
 
 # %% ../../nbs/31_hinge_embedding_loss.ipynb #7472d270
 def hinge_embedding_loss_grad(input:np.ndarray, # x
@@ -63,10 +72,10 @@ def hinge_embedding_loss_grad(input:np.ndarray, # x
                               grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                              ) -> np.ndarray:
     "∂J/∂input of `hinge_embedding_loss`: g·(1[y ≠ −1] − 1[y ≠ 1]·1[m − x ≥ 0]) (÷ n for 'mean'), summed to input's shape."
-    x, y, shape, margin, reduction = _hinge_embedding_args('hinge_embedding_loss_grad', 'numpy', input, target, margin,
-                                                           size_average, reduce, reduction)
-    g = reduce_grad('hinge_embedding_loss_grad', grad_output, shape, x.dtype, reduction)
-    slope = (y != -1).astype(x.dtype) - ((y != 1) & (x.dtype.type(margin) - x >= 0))   # torch's subgradient at x = m: −1
+    c = _hinge_embedding_args('hinge_embedding_loss_grad', NP, input, target, margin, size_average, reduce, reduction)
+    x, y = c.input, c.target
+    g = reduce_grad(c.fn, grad_output, c.shape, x.dtype, c.reduction)
+    slope = (y != _minus_one(y)).astype(x.dtype) - ((y != 1) & (x.dtype.type(c.margin) - x >= 0))   # torch's subgradient at x = m: −1
     return sum_to(g * slope, input)
 
 # %% ../../nbs/31_hinge_embedding_loss.ipynb #6df56849
@@ -77,10 +86,9 @@ def _embedding_hinge(x, y, margin):
 def hinge_embedding_loss_torch(input:torch.Tensor, target:torch.Tensor, margin:float=1.0, size_average=None, reduce=None,
                                reduction:str='mean') -> torch.Tensor:
     "torch's `hinge_embedding_loss`, written from tensor primitives (exported as `lossbook.torch.hinge_embedding_loss`)."
-    x, y, shape, margin, reduction = _hinge_embedding_args('hinge_embedding_loss', 'torch', input, target, margin,
-                                                           size_average, reduce, reduction)
-    loss = recompute_when_compiled(_embedding_hinge, x, y, margin)
-    return reduce_loss(loss, reduction, dtype='opmath')   # half precision: each step rounds in half (as torch's composite), the sum accumulates in float32
+    c = _hinge_embedding_args('hinge_embedding_loss', TORCH, input, target, margin, size_average, reduce, reduction)
+    loss = recompute_when_compiled(_embedding_hinge, c.input, c.target, c.margin)
+    return reduce_loss(loss, c.reduction, dtype='opmath')   # half precision: each step rounds in half (as torch's composite), the sum accumulates in float32
 
 # %% ../../nbs/31_hinge_embedding_loss.ipynb #5a02c6d1
 class HingeEmbeddingLoss(Criterion):

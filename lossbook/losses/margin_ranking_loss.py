@@ -16,9 +16,13 @@ class _Shaped:
     "Anything with a `.shape`: the broadcast shape of input1 and input2, checked against the target's by `broadcast_shape`."
     def __init__(self, shape): self.shape = shape
 
-def _ranking_args(fn, kind, input1, input2, target, margin, size_average, reduce, reduction):
-    "Validate like torch (reduction, equal ranks, broadcasting, dtype); return the three operands, the broadcast shape, the result's dtype, the margin and the reduction."
-    input1, input2, target = check_arrays(fn, kind, input1=input1, input2=input2, target=target)
+def _margin(fn, value) -> float:
+    "The margin as a number. A bool is one, as in torch (its argument parser reads `True` as 1.0)."
+    return float(value) if isinstance(value, bool) else scalar(fn, 'margin', value)
+
+def _ranking_args(fn, xp, input1, input2, target, margin, size_average, reduce, reduction) -> Call:
+    "Validate like torch (reduction, equal ranks, broadcasting, dtype); return the `Call`: the three operands, the margin, the broadcast shape and the result's dtype."
+    input1, input2, target = check_arrays(fn, xp, input1=input1, input2=input2, target=target)
     reduction = resolve_reduction(size_average, reduce, reduction)
     if not input1.ndim == input2.ndim == target.ndim:
         raise ShapeError(f"{fn}(): input1, input2 and target must have the same number of dimensions, got input1 "
@@ -26,34 +30,36 @@ def _ranking_args(fn, kind, input1, input2, target, margin, size_average, reduce
                          "(torch: 'margin_ranking_loss : All input tensors should have same dimension')")
     shape = broadcast_shape(fn, input1, input2, 'silent', names=('input1', 'input2'))
     shape = broadcast_shape(fn, _Shaped(shape), target, 'silent', names=('input1 and input2', 'target'))
-    margin = scalar(fn, 'margin', margin)
+    margin = _margin(fn, margin)
     for name, a in (('target', target), ('input1', input1), ('input2', input2)):
         if str(a.dtype) in ('bool', 'torch.bool'):
             raise DTypeError(f"{fn}(): {name} is a bool array; torch negates the target and subtracts the scores, "
                              "which bool refuses (torch: 'Negation, the `-` operator, on a bool tensor is not supported')")
     dt = floating_dtype(fn, input1, input2, target, allow_int=True)
-    if kind == 'torch': dt = dt if dt.is_floating_point else torch.get_default_dtype()   # integers + margin: the default float
-    else: dt = dt if dt.kind == 'f' else np.dtype(np.float32)
-    return input1, input2, target, shape, dt, margin, reduction
+    if xp is TORCH: dt = dt if dt.is_floating_point else torch.get_default_dtype()   # integers + margin: the default float
+    else: dt = dt if dt.kind in 'f' else np.dtype(np.float32)
+    return Call(fn, xp, reduction, arrays={'input1': input1, 'input2': input2, 'target': target},
+                options={'margin': margin}, shape=shape, dtype=dt)
 
 # %% ../../nbs/30_margin_ranking_loss.ipynb #90a2db6e
 def _neg(y):
     "−y as torch computes it: in y's own dtype (an unsigned 1 wraps to 255)."
     return np.negative(y)
 
-def _hinge_arg(x1, x2, y, shape, dt, margin):
-    "u = −y·(x1 − x2) + margin in a fresh buffer of the broadcast shape, in torch's order and dtypes; returned in `dt`."
+def _hinge_arg(c:Call):
+    "u = −y·(x1 − x2) + margin in a fresh buffer of the broadcast shape, in torch's order and dtypes; returned in the call's dtype."
+    x1, x2, y, dt = c.input1, c.input2, c.target, c.dtype
     d12 = promote_types(x1.dtype, x2.dtype)
     dp = promote_types(d12, y.dtype)
-    u = np.empty(shape, dp)
+    u = np.empty(c.shape, dp)
     with np.errstate(over='ignore', invalid='ignore'):
         np.subtract(x1, x2, out=u, dtype=d12, casting='unsafe')
-        if y.dtype.kind == 'u': np.multiply(u, _neg(y), out=u, dtype=dp, casting='unsafe')
+        if y.dtype.kind in 'u': np.multiply(u, _neg(y), out=u, dtype=dp, casting='unsafe')
         else:
             np.multiply(u, y, out=u, dtype=dp, casting='unsafe')
             np.negative(u, out=u)
         if u.dtype != dt: u = u.astype(dt)
-        u += dt.type(margin)
+        u += dt.type(c.margin)
     return u
 
 def margin_ranking_loss(input1:np.ndarray, # scores x₁ of the first items
@@ -65,10 +71,9 @@ def margin_ranking_loss(input1:np.ndarray, # scores x₁ of the first items
                         reduction:str='mean', # 'none' | 'mean' | 'sum'
                        ) -> np.ndarray:
     "Margin ranking loss, as torch's `margin_ranking_loss`: max(0, −y·(x₁ − x₂) + margin), reduced."
-    x1, x2, y, shape, dt, margin, reduction = _ranking_args('margin_ranking_loss', 'numpy', input1, input2, target, margin,
-                                                            size_average, reduce, reduction)
-    u = _hinge_arg(x1, x2, y, shape, dt, margin)
-    return reduce_loss(np.maximum(u, 0, out=u), reduction)
+    c = _ranking_args('margin_ranking_loss', NP, input1, input2, target, margin, size_average, reduce, reduction)
+    u = _hinge_arg(c)
+    return reduce_loss(np.maximum(u, 0, out=u), c.reduction)
 
 # %% ../../nbs/30_margin_ranking_loss.ipynb #d93f3708
 def margin_ranking_loss_grad(input1:np.ndarray, # scores x₁
@@ -81,10 +86,10 @@ def margin_ranking_loss_grad(input1:np.ndarray, # scores x₁
                              grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                             ) -> tuple:
     "(∂J/∂input1, ∂J/∂input2) of `margin_ranking_loss`: ∓g·y·1[u ≥ 0] (÷ n for 'mean'), summed to each input's shape."
-    x1, x2, y, shape, dt, margin, reduction = _ranking_args('margin_ranking_loss_grad', 'numpy', input1, input2, target, margin,
-                                                            size_average, reduce, reduction)
-    u = _hinge_arg(x1, x2, y, shape, dt, margin)
-    g = reduce_grad('margin_ranking_loss_grad', grad_output, shape, dt, reduction)
+    c = _ranking_args('margin_ranking_loss_grad', NP, input1, input2, target, margin, size_average, reduce, reduction)
+    y, shape, dt = c.target, c.shape, c.dtype
+    u = _hinge_arg(c)
+    g = reduce_grad(c.fn, grad_output, shape, dt, c.reduction)
     gd = np.multiply(g, u >= 0, out=np.empty(shape, dt))   # ∂J/∂u: torch's subgradient at the kink u = 0 is 1
     with np.errstate(invalid='ignore', over='ignore'):
         gd *= _neg(y).astype(dt, copy=False)              # ∂J/∂(x1 − x2) = ∂J/∂u · (−y)
@@ -98,10 +103,9 @@ def _ranking_hinge(x1, x2, y, margin):
 def margin_ranking_loss_torch(input1:torch.Tensor, input2:torch.Tensor, target:torch.Tensor, margin:float=0,
                               size_average=None, reduce=None, reduction:str='mean') -> torch.Tensor:
     "torch's `margin_ranking_loss`, written from tensor primitives (exported as `lossbook.torch.margin_ranking_loss`)."
-    x1, x2, y, shape, dt, margin, reduction = _ranking_args('margin_ranking_loss', 'torch', input1, input2, target, margin,
-                                                            size_average, reduce, reduction)
-    loss = recompute_when_compiled(_ranking_hinge, x1, x2, y, margin)
-    return reduce_loss(loss, reduction, dtype='opmath')   # half precision: each step rounds in half (as torch's composite), the sum accumulates in float32
+    c = _ranking_args('margin_ranking_loss', TORCH, input1, input2, target, margin, size_average, reduce, reduction)
+    loss = recompute_when_compiled(_ranking_hinge, c.input1, c.input2, c.target, c.margin)
+    return reduce_loss(loss, c.reduction, dtype='opmath')   # half precision: each step rounds in half (as torch's composite), the sum accumulates in float32
 
 # %% ../../nbs/30_margin_ranking_loss.ipynb #81040583
 class MarginRankingLoss(Criterion):

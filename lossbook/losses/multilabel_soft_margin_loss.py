@@ -4,6 +4,7 @@
 
 # %% ../../nbs/33_multilabel_soft_margin_loss.ipynb #6caecc45
 from __future__ import annotations
+import functools
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -14,29 +15,29 @@ __all__ = ['multilabel_soft_margin_loss', 'multilabel_soft_margin_loss_grad', 'm
            'MultiLabelSoftMarginLoss']
 
 # %% ../../nbs/33_multilabel_soft_margin_loss.ipynb #64969753
-def _msm_args(fn:str, kind:str, input, target, weight, size_average, reduce, reduction):
-    "Validate like torch's `multilabel_soft_margin_loss`; return (x, y, w in the computing dtype, class axis, reduction, result dtype)."
-    input, target, weight = check_arrays(fn, kind, input=input, target=target, weight=weight)
+def _msm_args(fn:str, xp, input, target, weight, size_average, reduce, reduction) -> Call:
+    "Validate like torch's `multilabel_soft_margin_loss`; return the `Call`: x, y, w in the computing dtype, the class axis (`call.axis`), the result's dtype."
+    input, target, weight = check_arrays(fn, xp, input=input, target=target, weight=weight)
     reduction = resolve_reduction(size_average, reduce, reduction, elementwise_mean=False)
     if input.ndim == 0:
         raise IndexError(f"{fn}(): input must have a class dimension (its last), got a 0-d input "
                          "(torch: 'Dimension specified as -1 but tensor has no dimensions')")
     shape = broadcast_shape(fn, input, target, 'silent')
     if weight is not None:
-        loss = input.new_empty(()).expand(shape) if kind == 'torch' else np.broadcast_to(np.empty(()), shape)   # a view: no memory
-        broadcast_shape(fn, loss, weight, 'silent', names=('loss', 'weight'))
-    if _kind_of(target) == 'b':
+        broadcast_shape(fn, xp.broadcast_to(xp.zeros((), input), shape), weight, 'silent', names=('loss', 'weight'))   # a view: no memory
+    if str(target.dtype) in ('bool', 'torch.bool'):
         raise TargetDTypeError(f"{fn}(): target must not be bool (torch: 'Subtraction, the `-` operator, with a bool tensor is not supported')")
     floating_dtype(fn, input)
-    dt = floating_dtype(fn, input, target, weight)
+    floating_dtype(fn, input, target, weight)   # a complex target or weight: refused
+    # the result's dtype: torch's composite multiplies target · logsigmoid(input), then · weight, and a 0-d operand of
+    # the same category keeps the other's dtype (torch.result_type) — so only the arrays with dimensions promote. The
+    # input has at least one, and is floating: the rest cannot raise the category.
+    promote = torch.promote_types if xp is TORCH else promote_types
+    dt = functools.reduce(promote, [a.dtype for a in (input, target, weight) if a is not None and a.ndim])
     op = opmath(dt)
-    if kind == 'torch':
-        return input.to(op), target.to(op), (None if weight is None else weight.to(op)), input.ndim - 1, reduction, dt
-    cast = lambda a: None if a is None else np.asarray(a).astype(op, copy=False)
-    return cast(input), cast(target), cast(weight), input.ndim - 1, reduction, np.dtype(dt)
-
-def _kind_of(a) -> str:
-    return 'b' if (a.dtype == torch.bool if is_tensor(a) else a.dtype.kind == 'b') else 'x'
+    cast = lambda a: None if a is None else xp.astype(a, op)
+    return Call(fn, xp, reduction, arrays={'input': cast(input), 'target': cast(target), 'weight': cast(weight)},
+                options={'axis': input.ndim - 1}, shape=shape, dtype=op, out_dtype=None if dt == op else dt)
 
 # %% ../../nbs/33_multilabel_soft_margin_loss.ipynb #182dcd0b
 def _np_logsigmoid(x:np.ndarray) -> np.ndarray:
@@ -64,12 +65,13 @@ def multilabel_soft_margin_loss(input:np.ndarray, # logits x: (C,), (N, C) or (N
                                 reduction:str='mean', # 'none' | 'mean' (over the samples) | 'sum'
                                ) -> np.ndarray:
     "Multi-label one-versus-all logistic loss, as torch's: ℓ = −(1/C)·Σ_c w_c[y_c log σ(x_c) + (1 − y_c) log σ(−x_c)]."
-    x, y, w, ax, reduction, dt = _msm_args('multilabel_soft_margin_loss', 'numpy', input, target, weight, size_average, reduce, reduction)
+    c = _msm_args('multilabel_soft_margin_loss', NP, input, target, weight, size_average, reduce, reduction)
+    x, y, w, ax = c.input, c.target, c.weight, c.axis
     terms = _msm_terms(x, y)
     if w is not None: terms = np.multiply(terms, w, out=terms) if terms.shape == np.broadcast_shapes(terms.shape, w.shape) else terms * w
     with np.errstate(invalid='ignore', divide='ignore'):
         loss = terms.sum(ax) / np.asarray(x.shape[-1], terms.dtype)          # C = 0: 0/0 = nan, as torch
-        return reduce_loss(loss, reduction, dtype=dt if dt != terms.dtype else None)
+        return reduce_loss(loss, c.reduction, dtype=c.out_dtype)
 
 # %% ../../nbs/33_multilabel_soft_margin_loss.ipynb #13c3d131
 def multilabel_soft_margin_loss_grad(input:np.ndarray, # logits x
@@ -82,12 +84,13 @@ def multilabel_soft_margin_loss_grad(input:np.ndarray, # logits x
                                     ) -> np.ndarray:
     "∂J/∂input of `multilabel_soft_margin_loss`: g·w·(σ(x) − y)/C."
     fn = 'multilabel_soft_margin_loss_grad'
-    x, y, w, ax, reduction, dt = _msm_args(fn, 'numpy', input, target, weight, size_average, reduce, reduction)
+    c = _msm_args(fn, NP, input, target, weight, size_average, reduce, reduction)
+    x, y, w, ax = c.input, c.target, c.weight, c.axis
     s = np.exp(_np_logsigmoid(x))
     d = s - y                                                       # ∂ℓ_c/∂x_c before w/C
     if w is not None: d = d * w
     lshape = d.shape[:ax] + d.shape[ax + 1:]
-    g = reduce_grad(fn, grad_output, lshape, d.dtype, reduction)    # ∂J/∂ℓ per sample
+    g = reduce_grad(fn, grad_output, lshape, d.dtype, c.reduction)    # ∂J/∂ℓ per sample
     d *= np.expand_dims(g, ax) / np.asarray(x.shape[-1], d.dtype)
     return sum_to(d, input)                                        # in the input's shape and dtype
 
@@ -95,11 +98,12 @@ def multilabel_soft_margin_loss_grad(input:np.ndarray, # logits x
 def multilabel_soft_margin_loss_torch(input:torch.Tensor, target:torch.Tensor, weight:torch.Tensor|None=None,
                                       size_average:bool|None=None, reduce:bool|None=None, reduction:str='mean') -> torch.Tensor:
     "torch's `multilabel_soft_margin_loss`, written from tensor primitives (exported as `lossbook.torch.multilabel_soft_margin_loss`)."
-    x, y, w, ax, reduction, dt = _msm_args('multilabel_soft_margin_loss', 'torch', input, target, weight, size_average, reduce, reduction)
+    c = _msm_args('multilabel_soft_margin_loss', TORCH, input, target, weight, size_average, reduce, reduction)
+    x, y, w, ax = c.input, c.target, c.weight, c.axis
     terms = (1 - y) * x - F.logsigmoid(x)
     if w is not None: terms = terms * w
     loss = terms.sum(ax) / x.shape[-1]
-    return reduce_loss(loss, reduction, dtype=None if dt == loss.dtype else dt)
+    return reduce_loss(loss, c.reduction, dtype=c.out_dtype)
 
 # %% ../../nbs/33_multilabel_soft_margin_loss.ipynb #a3f52376
 class MultiLabelSoftMarginLoss(Criterion):

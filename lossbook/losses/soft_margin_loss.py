@@ -12,16 +12,16 @@ from ..core import *
 __all__ = ['soft_margin_loss', 'soft_margin_loss_grad', 'SoftMarginFn', 'soft_margin_loss_torch', 'SoftMarginLoss']
 
 # %% ../../nbs/32_soft_margin_loss.ipynb #886da6c6
-def _soft_margin_args(fn, kind, input, target, size_average, reduce, reduction):
-    "Validate like torch; return input, target and the reduction."
-    input, target = check_arrays(fn, kind, input=input, target=target)
+def _soft_margin_args(fn, xp, input, target, size_average, reduce, reduction) -> Call:
+    "Validate like torch; return the `Call` (input, target, reduction)."
+    input, target = check_arrays(fn, xp, input=input, target=target)
     reduction = resolve_reduction(size_average, reduce, reduction)
     shape = broadcast_shape(fn, input, target, 'silent')
     if shape != tuple(input.shape):
         raise ShapeError(f"{fn}(): target shape {tuple(target.shape)} must broadcast to the input shape {tuple(input.shape)}, "
                          f"not widen it to {shape} (torch: \"output with shape {list(input.shape)} doesn't match the broadcast shape {list(shape)}\")")
-    floating_dtype(fn, input, allow_complex=True)    # integer or bool input: refused
-    return input, target, reduction
+    dt = floating_dtype(fn, input, allow_complex=True)    # integer or bool input: refused
+    return Call(fn, xp, reduction, arrays={'input': input, 'target': target}, shape=shape, dtype=dt)
 
 # %% ../../nbs/32_soft_margin_loss.ipynb #b8cbd03c
 def soft_margin_loss(input:np.ndarray, # logits x, any shape
@@ -31,13 +31,14 @@ def soft_margin_loss(input:np.ndarray, # logits x, any shape
                      reduction:str='mean', # 'none' | 'mean' | 'sum' ('mean' divides by the number of elements)
                     ) -> np.ndarray:
     "Soft margin loss, as torch's `soft_margin_loss`: log(1 + exp(−y·x)), reduced over all elements."
-    x, y, reduction = _soft_margin_args('soft_margin_loss', 'numpy', input, target, size_average, reduce, reduction)
+    c = _soft_margin_args('soft_margin_loss', NP, input, target, size_average, reduce, reduction)
+    x, y = c.input, c.target
     z = np.negative(x, out=np.empty(x.shape, x.dtype))
     with np.errstate(over='ignore', invalid='ignore'):
         np.multiply(z, y, out=z, casting='unsafe')
         np.exp(z, out=z)
         np.log1p(z, out=z)
-    return reduce_loss(z, reduction)
+    return reduce_loss(z, c.reduction)
 
 # %% ../../nbs/32_soft_margin_loss.ipynb #0c6eb36e
 def soft_margin_loss_grad(input:np.ndarray, # logits x
@@ -48,8 +49,9 @@ def soft_margin_loss_grad(input:np.ndarray, # logits x
                           grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                          ) -> np.ndarray:
     "∂J/∂input of `soft_margin_loss`: −g·y·z/(1 + z), z = exp(−y·x) (÷ n for 'mean')."
-    x, y, reduction = _soft_margin_args('soft_margin_loss_grad', 'numpy', input, target, size_average, reduce, reduction)
-    g = reduce_grad('soft_margin_loss_grad', grad_output, x.shape, x.dtype, reduction)
+    c = _soft_margin_args('soft_margin_loss_grad', NP, input, target, size_average, reduce, reduction)
+    x, y = c.input, c.target
+    g = reduce_grad(c.fn, grad_output, x.shape, x.dtype, c.reduction)
     yx = np.broadcast_to(y, x.shape).astype(x.dtype)
     with np.errstate(over='ignore', invalid='ignore'):
         z = np.exp(-(yx * x))
@@ -61,6 +63,7 @@ def soft_margin_loss_grad(input:np.ndarray, # logits x
 # %% ../../nbs/32_soft_margin_loss.ipynb #a52e9bac
 class SoftMarginFn(torch.autograd.Function):
     "log1p(exp(−y·x)) elementwise, with torch's backward −y·z/(1 + z), z = exp(−y·x), in torch's order of operations (and differentiable again)."
+    generate_vmap_rule = True   # torch ops only, no data-dependent Python: torch.func.vmap derives the batching rule
     @staticmethod
     def forward(x, y): return torch.log1p(torch.exp(-x * y))
     @staticmethod
@@ -74,7 +77,8 @@ class SoftMarginFn(torch.autograd.Function):
 def soft_margin_loss_torch(input:torch.Tensor, target:torch.Tensor, size_average=None, reduce=None,
                            reduction:str='mean') -> torch.Tensor:
     "torch's `soft_margin_loss`, written from tensor primitives (exported as `lossbook.torch.soft_margin_loss`)."
-    x, y, reduction = _soft_margin_args('soft_margin_loss', 'torch', input, target, size_average, reduce, reduction)
+    c = _soft_margin_args('soft_margin_loss', TORCH, input, target, size_average, reduce, reduction)
+    x, y = c.input, c.target
     if y.requires_grad and torch.is_grad_enabled():
         raise RuntimeError("soft_margin_loss(): the target is not differentiable; pass target.detach() "
                            "(torch: \"The function 'soft_margin_loss' is not differentiable with respect to argument 'target'\")")
@@ -82,7 +86,7 @@ def soft_margin_loss_torch(input:torch.Tensor, target:torch.Tensor, size_average
         raise RuntimeError("soft_margin_loss(): no gradient for complex input "
                            "(torch: 'soft_margin_loss does not support automatic differentiation for outputs with complex dtype')")
     loss = SoftMarginFn.apply(x, y.to(x.dtype))
-    return reduce_loss(loss, reduction, dtype='opmath')   # half precision: each step rounds in half (as torch's kernel), the sum accumulates in float32
+    return reduce_loss(loss, c.reduction, dtype='opmath')   # half precision: each step rounds in half (as torch's kernel), the sum accumulates in float32
 
 # %% ../../nbs/32_soft_margin_loss.ipynb #28495f8b
 class SoftMarginLoss(Criterion):
