@@ -16,13 +16,13 @@ import torch
 
 # %% auto #0
 __all__ = ['NP', 'TORCH', 'AUTOCAST_FLOAT32', 'REDUCTIONS', 'ROLES', 'GRAD_ROLES', 'REGISTRY', 'ShapeError', 'OptionError',
-           'DTypeError', 'TargetError', 'TargetDTypeError', 'is_tensor', 'numel', 'is_array', 'Namespace', 'namespace',
-           'xp_of', 'autocast_float32', 'check_arrays', 'promote_types', 'result_type', 'floating_dtype', 'opmath',
-           'broadcast_shape', 'check_shape', 'check_weight', 'check_option', 'scalar', 'concrete', 'check_reduction',
-           'legacy_reduction', 'resolve_reduction', 'reduce_loss', 'grad_output_like', 'reduce_grad', 'sum_to', 'sgn',
-           'recompute_when_compiled', 'Pointwise', 'pointwise_args', 'ClassArgs', 'class_args', 'Call',
-           'class_denominator', 'Criterion', 'LossInfo', 'register', 'losses', 'loss_table', 'loss_curve', 'sweep',
-           'plot_loss']
+           'DTypeError', 'TargetError', 'IndexShapeError', 'TargetDTypeError', 'is_tensor', 'numel', 'is_array',
+           'Namespace', 'namespace', 'xp_of', 'autocast_float32', 'check_arrays', 'promote_types', 'result_type',
+           'floating_dtype', 'opmath', 'broadcast_shape', 'check_shape', 'check_weight', 'check_option', 'scalar',
+           'concrete', 'check_reduction', 'legacy_reduction', 'resolve_reduction', 'reduce_loss', 'grad_output_like',
+           'reduce_grad', 'sum_to', 'sgn', 'recompute_when_compiled', 'Pointwise', 'pointwise_args', 'ClassArgs',
+           'class_args', 'Call', 'class_denominator', 'Criterion', 'LossInfo', 'register', 'losses', 'loss_table',
+           'loss_curve', 'sweep', 'plot_loss']
 
 # %% ../nbs/00_core.ipynb #e73a1ee2
 class ShapeError(ValueError, RuntimeError):
@@ -36,6 +36,9 @@ class DTypeError(TypeError, NotImplementedError):
 
 class TargetError(IndexError, RuntimeError):
     "A class index outside `[0, C)` that is not `ignore_index`: an `IndexError` as torch's, and a `RuntimeError` as its CUDA assert."
+
+class IndexShapeError(ShapeError, IndexError):
+    "A shape torch refuses with an `IndexError` (a 0-d input to a loss that indexes its class or time dimension): a `ShapeError` that is also torch's `IndexError`."
 
 class TargetDTypeError(TypeError, RuntimeError):
     "An index target of a floating dtype (torch: 'expected scalar type Long but found Float'): a `TypeError` and torch's `RuntimeError`."
@@ -204,13 +207,19 @@ def floating_dtype(fn:str, # the loss, named in the error
         raise DTypeError(f"{fn}(): needs floating-point input, got {got} (promoted to {dt})")
     return dt
 
+_COMPLEX_OF = {torch.float16: torch.complex32, torch.float32: torch.complex64, torch.float64: torch.complex128}
+
 def _torch_result_type(arrays):
-    "`torch.result_type` folded over several tensors (the running result keeps the highest priority seen)."
-    dt, ndim = arrays[0].dtype, arrays[0].dim()
-    for a in arrays[1:]:
-        dt = torch.result_type(torch.empty((1,) * ndim, dtype=dt), a)
-        ndim = max(ndim, a.dim())
-    return dt
+    "`torch.result_type` over several tensors, from their dtypes alone (no tensor is made, so torch.compile traces it): dimensioned tensors first, 0-d ones only raise the category."
+    dim = zero = None
+    for a in arrays:
+        if a.dim(): dim = a.dtype if dim is None else torch.promote_types(dim, a.dtype)
+        else:       zero = a.dtype if zero is None else torch.promote_types(zero, a.dtype)
+    if dim is None or zero is None: return dim if zero is None else zero
+    kh, kl = _kind(dim), _kind(zero)               # torch's combine_categories, as `_combine_categories` for NumPy
+    if kh == 'c' or (kh == 'f' and kl != 'c'): return dim
+    if kl == 'c': return _COMPLEX_OF.get(dim, torch.complex64) if kh == 'f' else zero   # a float meets a complex: its own precision
+    return torch.promote_types(dim, zero) if (kh == 'b' or kl == 'f') else dim
 
 def opmath(dtype):
     "The dtype torch's kernels compute and accumulate `dtype` in: float32 for float16 / bfloat16, else `dtype` itself."
@@ -262,8 +271,10 @@ def check_option(fn:str, # the loss, named in the error
     "Raise an `OptionError` (a `ValueError` and torch's `RuntimeError`) unless `ok`."
     if not ok: raise OptionError(f"{fn}(): {name}={value!r} must be {must} (torch: '{torch_says}')")
 
-def scalar(fn:str, name:str, value) -> float:
+def scalar(fn:str, name:str, value,
+           allow_bool:bool=False) -> float: # a Python bool is a number (True → 1.0), as torch's argument parser reads `margin=True`
     "A float option as a Python number: floats, ints, NumPy scalars and one-element arrays or tensors pass; else a `TypeError`."
+    if isinstance(value, bool) and allow_bool: return float(value)
     if isinstance(value, bool) or not (isinstance(value, (int, float, np.generic)) or (is_array(value) and numel(value) == 1)):
         raise TypeError(f"{fn}(): {name} must be a number, got {type(value).__name__} {value!r}")
     return value.item() if is_array(value) else float(value)
