@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import io
+import tokenize
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -19,10 +21,11 @@ __all__ = ['NP', 'TORCH', 'AUTOCAST_FLOAT32', 'REDUCTIONS', 'ROLES', 'GRAD_ROLES
            'DTypeError', 'TargetError', 'IndexShapeError', 'TargetDTypeError', 'is_tensor', 'numel', 'is_array',
            'Namespace', 'namespace', 'xp_of', 'autocast_float32', 'check_arrays', 'promote_types', 'result_type',
            'floating_dtype', 'opmath', 'broadcast_shape', 'check_shape', 'check_weight', 'check_option', 'scalar',
-           'concrete', 'check_reduction', 'legacy_reduction', 'resolve_reduction', 'reduce_loss', 'grad_output_like',
-           'reduce_grad', 'sum_to', 'sgn', 'recompute_when_compiled', 'Pointwise', 'pointwise_args', 'ClassArgs',
-           'class_args', 'Call', 'class_denominator', 'Criterion', 'LossInfo', 'register', 'losses', 'loss_table',
-           'loss_curve', 'sweep', 'plot_loss']
+           'in_transform', 'concrete', 'check_reduction', 'legacy_reduction', 'resolve_reduction', 'reduce_loss',
+           'grad_output_like', 'reduce_grad', 'sum_to', 'sgn', 'keep_graph', 'forward_mode', 'apply_fn',
+           'recompute_when_compiled', 'Pointwise', 'pointwise_args', 'ClassArgs', 'check_batch', 'class_args',
+           'class_call', 'Call', 'class_denominator', 'param_comments', 'criterion_doc', 'Criterion', 'LossInfo',
+           'register', 'losses', 'loss_table', 'loss_curve', 'sweep', 'plot_loss']
 
 # %% ../nbs/00_core.ipynb #e73a1ee2
 class ShapeError(ValueError, RuntimeError):
@@ -284,6 +287,10 @@ def _wrapped(t) -> bool:
     "Is `t` a torch.func wrapper (a batched or grad-tracking tensor) or a fake tensor, whose values cannot be read?"
     return torch._C._functorch.is_functorch_wrapped_tensor(t) or isinstance(t, torch._subclasses.FakeTensor)
 
+def in_transform() -> bool:
+    "Inside a torch.func transform (grad, vmap, jacrev, …)? An old-style `autograd.Function` (one whose `forward` takes `ctx`) cannot run there; `torch.compile` traces it, so compiling is not a transform."
+    return not torch.compiler.is_compiling() and torch._C._functorch.peek_interpreter_stack() is not None
+
 def concrete(*arrays) -> bool:
     "Can the values of `arrays` be read on the host, cheaply and without breaking the caller? NumPy: yes; torch: plain eager CPU tensors only."
     if not any(is_tensor(a) for a in arrays): return True
@@ -419,6 +426,20 @@ def sgn(x):
     return np.where(ax == 0, 0, x / np.where(ax == 0, 1, ax)).astype(x.dtype)
 
 # %% ../nbs/00_core.ipynb #572a3a61
+def keep_graph(t):
+    "`t` times a 1 that depends on `t`: the same values, and the gradient of a loss linear in `t` keeps a graph (of zero derivative), as torch's differentiable backward formulas do."
+    return t * torch.where(t.new_zeros((), dtype=torch.bool), t, 1)
+
+def forward_mode(cls):
+    "Class decorator for an `autograd.Function` with a `tangent(ctx, *tangents)` staticmethod: `cls.jvp_twin` is the same `Function` with `tangent` as its `jvp`. Call it through `apply_fn`."
+    cls.jvp_twin = type(cls.__name__, (cls,), {'jvp': staticmethod(cls.tangent), '__doc__': cls.__doc__})
+    return cls
+
+def apply_fn(cls, *args):
+    "`cls.apply(*args)`, through its forward-mode twin outside `torch.compile`: dynamo cannot trace a custom `jvp`, so a compiled graph takes the backward only."
+    if torch.compiler.is_compiling() or not hasattr(cls, 'jvp_twin'): return cls.apply(*args)
+    return cls.jvp_twin.apply(*args)
+
 def recompute_when_compiled(f:Callable, *args):
     "`f(*args)`; under `torch.compile` a non-reentrant checkpoint of it, so the compiled backward recomputes `f` from its inputs instead of keeping its boolean masks."
     if torch.compiler.is_compiling():
@@ -481,6 +502,12 @@ class ClassArgs:
     C: int           # the number of classes: input.shape[1], or input.shape[0] unbatched
     reduction: str
 
+def check_batch(fn:str, input, target):
+    "torch's first check of a class-index target, before its dtype: its batch size is the input's (a `ValueError`, in torch's words)."
+    if input.ndim >= 2 and target.ndim >= 1 and target.shape[0] != input.shape[0]:
+        raise ShapeError(f"{fn}(): input {tuple(input.shape)} and target {tuple(target.shape)} differ in batch size "
+                         f"(torch: 'Expected input batch_size ({input.shape[0]}) to match target batch_size ({target.shape[0]}).')")
+
 def class_args(fn:str, # the loss, named in errors
                xp, # NP | TORCH (or 'numpy' | 'torch')
                input, target, weight=None, ignore_index:int=-100,
@@ -490,8 +517,9 @@ def class_args(fn:str, # the loss, named in errors
     xp = namespace(xp)
     input, target, weight = check_arrays(fn, xp, input=input, target=target, weight=weight)
     reduction = resolve_reduction(size_average, reduce, reduction)
-    if input.ndim == 0: raise ShapeError(f"{fn}(): input must have 1 or more dimensions (C,), (N, C) or (N, C, d1, …), got a 0-d input "
+    if input.ndim == 0: raise IndexShapeError(f"{fn}(): input must have 1 or more dimensions (C,), (N, C) or (N, C, d1, …), got a 0-d input "
                                          "(torch: 'Expected 1 or more dimensions (got 0)')")
+    check_batch(fn, input, target)
     C = input.shape[1] if input.ndim > 1 else input.shape[0]
     probs = allow_probs and _kind(target.dtype) == 'f' and tuple(target.shape) == tuple(input.shape)
     if not probs:
@@ -517,6 +545,11 @@ def class_args(fn:str, # the loss, named in errors
                               f"(ignore_index={ignore_index}; torch: 'Target {int(first)} is out of bounds.')")
     floating_dtype(fn, input)
     return ClassArgs(input, target, weight, probs, C, reduction)
+
+def class_call(fn:str, xp, a:ClassArgs, **options) -> Call:
+    "`class_args`'s answer as one `Call`: `call.input`, `.target`, `.weight`, `.C`, `.probs`, `.reduction` and the loss's own `options`."
+    return Call(fn, namespace(xp), a.reduction, arrays={'input': a.input, 'target': a.target, 'weight': a.weight},
+                options={'probs': a.probs, 'C': a.C, **options})
 
 # %% ../nbs/00_core.ipynb #32aacdbd
 @dataclass
@@ -556,6 +589,46 @@ def _to_namespace(value, like):
     if is_tensor(like) and isinstance(value, (np.ndarray, np.generic)): return torch.as_tensor(value, device=like.device)
     if not is_tensor(like) and is_tensor(value): return value.detach().cpu().numpy()
     return value
+
+def param_comments(fn) -> dict:
+    "docments: each parameter's trailing comment in `fn`'s def header (`x:int=0, # what x is`)."
+    try: src = inspect.getsource(fn)
+    except (OSError, TypeError): return {}
+    out, depth, last, expect = {}, 0, None, False
+    for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+        if tok.type == tokenize.OP and tok.string in '([{':
+            depth += 1; expect = depth == 1; continue
+        if tok.type == tokenize.OP and tok.string in ')]}':
+            depth -= 1
+            if depth == 0: break
+            continue
+        if depth == 1 and tok.type == tokenize.OP and tok.string == ',': expect = True; continue
+        if depth == 1 and expect and tok.type == tokenize.NAME: last, expect = tok.string, False; continue
+        if tok.type == tokenize.COMMENT and last and depth >= 1: out.setdefault(last, tok.string.lstrip('#').strip())
+    return out
+
+_LEGACY = {'size_average': "deprecated (torch's legacy pair with `reduce`): use `reduction`", 'reduce': 'deprecated: use `reduction`'}
+
+def criterion_doc(cls, info, first:str='') -> str:
+    "A docstring in torch's form for a criterion: what it computes, Args (the constructor's options), Shape (forward's arguments), the page."
+    notes = param_comments(info.numpy)
+    init = inspect.signature(cls.__init__).parameters
+    args = []
+    for name, p in init.items():
+        if name in ('self', 'args', 'kwargs'): continue
+        default = '' if p.default is p.empty else f", default {p.default!r}"
+        args.append(f"    {name}{default}: {notes.get(name) or _LEGACY.get(name, '')}".rstrip(': '))
+    fwd = [n for n in inspect.signature(cls.forward).parameters if n != 'self']
+    shape = [f"    {n}: {notes.get(d, '')}".rstrip(': ') for n, d in zip(fwd, info.data_args)]
+    out = ("    output: a 0-d array (tensor) for 'mean' and 'sum'; for 'none', the unreduced loss's shape"
+           if 'none' in info.reductions else "    output: the loss")
+    page = info.notebook.split('_', 1)[-1].replace('.ipynb', '.html') if info.notebook else ''
+    parts = [first, '', f"{info.description}" if info.description else '',
+             '', f"Called on NumPy arrays it runs `lossbook.numpy.{info.name}`, on tensors `lossbook.torch.{info.name}`; "
+             f"checked against {info.reference_name}.", '', 'Args:', *args, '', 'Shape:', *shape, out]
+    if getattr(info, 'example', ''): parts += ['', 'Example::', '', *('    ' + l for l in info.example.strip().splitlines())]
+    if page: parts += ['', f"The page: https://lossbook.github.io/lossbook/{page}"]
+    return '\n'.join(p for p in parts if p is not None)
 
 def _make_forward(cls_name:str, names:tuple, numpy_fn:Callable, torch_fn:Callable):
     "A `forward(self, <names>)` with the reference criterion's own argument names; it holds the loss's two functions itself."
@@ -600,6 +673,11 @@ class Criterion(torch.nn.Module):
             if len(ref_names) == len(names): names = ref_names   # PoissonNLLLoss.forward(log_input, target)
         if 'forward' not in cls.__dict__ or getattr(cls.__dict__['forward'], '_lossbook_generated', False):
             cls.forward = _make_forward(cls.__name__, names, info.numpy, info.torch)
+        summary = cls.__dict__.get('_lossbook_summary') or (cls.__dict__.get('__doc__') or '').strip().split('\n')[0]
+        cls._lossbook_summary, cls.__doc__ = summary, criterion_doc(cls, info, summary)   # help(HuberLoss) reads like torch's
+        init = cls.__dict__.get('__init__')
+        if init is not None and not init.__doc__:
+            init.__doc__ = f"Build the criterion from torch.nn.{cls.__name__}'s constructor options (see the class docstring)."
 
     def __init__(self, **options):
         super().__init__()
@@ -646,6 +724,7 @@ class LossInfo:
     reference_package: str = 'torch'   # the package `reference` comes from, as a reader would install it
     reference_criterion: Any = _TORCH  # the reference's criterion class: torch.nn.<Criterion> (default), a class, or None
     data_args: tuple = ()     # what a criterion's forward takes; filled from the reference's (or lossbook.torch's) signature
+    example: str = ''         # a doctest of the criterion (`>>>` lines and their output), shown in its docstring and run by the tests
 
     def __post_init__(self):
         bad = {k: r for k, r in self.args.items() if r not in ROLES}

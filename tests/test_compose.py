@@ -232,6 +232,21 @@ _COMPILE_SCRIPT = textwrap.dedent('''
         if not err:
             got, err = attempt(lambda: torch.compile(info.torch, fullgraph=True, backend='aot_eager')(*c.named.values(), **opts))
             r['function'] = err or ('' if torch.allclose(got, exp, equal_nan=True) else f'value {{got}} != {{exp}}')
+        # with gradients: the compiled graph's backward (the Functions' jvp twins are not traced) against the eager reference's
+        def grads(f):
+            xs = {{n: (t.detach().requires_grad_() if n in c.diff else t) for n, t in c.named.items()}}
+            out = f(*[c.through(n, v) for n, v in xs.items()], **opts).sum()
+            return torch.autograd.grad(out, [xs[n] for n in c.diff])
+        if not c.diff: continue
+        torch._dynamo.reset()
+        gexp, err = attempt(lambda: grads(info.reference_fn))
+        if not err: _, err = attempt(lambda: grads(torch.compile(info.reference_fn, fullgraph=True, backend='aot_eager')))
+        r['backward_reference'] = err
+        if not err:
+            torch._dynamo.reset()
+            got, err = attempt(lambda: grads(torch.compile(info.torch, fullgraph=True, backend='aot_eager')))
+            r['backward'] = err or ('' if all(torch.allclose(a, b, equal_nan=True) for a, b in zip(got, gexp))
+                                    else f'gradient {{got}} != {{gexp}}')
     print('RESULTS' + json.dumps(results))
 ''')
 
@@ -247,11 +262,12 @@ def compiled():
 
 
 @pytest.mark.parametrize('name', NAMES)
-@pytest.mark.parametrize('what', ['function', 'criterion'])
+@pytest.mark.parametrize('what', ['function', 'criterion', 'backward'])
 def test_compile_fullgraph(compiled, name, what):
     r = compiled[name]
     if r.get('reference'): pytest.skip(f"the reference fails eagerly: {r['reference']}")
     if what == 'criterion' and 'criterion_reference' not in r: pytest.skip("the reference has no criterion")
+    if what == 'backward' and 'backward_reference' not in r: pytest.skip("no differentiable argument")
     ref_err = r.get(f'{what}_reference')
     if ref_err: pytest.skip(f"the reference does not compile with fullgraph=True either: {ref_err}")
     assert not r[what], f"torch.compile(fullgraph=True) of lossbook's {what}: {r[what]}"

@@ -27,9 +27,9 @@ def expand_weight(fn:str, name:str, weight, shape:tuple):
     return weight
 
 def _check_01(fn:str, name:str, a):
-    "torch's kernel check: every element of `a` in [0, 1] (nan fails); skipped inside a compiled graph, as torch's decomposition skips it."
+    "torch's kernel check: every element of `a` in [0, 1] (nan fails); skipped where values cannot be read (`concrete`), as torch's decomposition skips it."
     if is_tensor(a):
-        if torch.compiler.is_compiling() or a.numel() == 0: return
+        if not concrete(a) or a.numel() == 0: return    # compiled, meta, a torch.func transform: values unreadable, as in torch's decomposition
         lo, hi = torch.aminmax(a.detach())
         ok = bool(lo >= 0) and bool(hi <= 1)
         bad = None if ok else a.detach().flatten()[~((a.detach().flatten() >= 0) & (a.detach().flatten() <= 1))][0].item()
@@ -98,8 +98,12 @@ def binary_cross_entropy_grad(input:np.ndarray, # probabilities x
     return (g * out).astype(input.dtype, copy=False)
 
 # %% ../../nbs/22_binary_cross_entropy.ipynb #03536e89
+@forward_mode
 class BCEFunction(torch.autograd.Function):
-    "The unreduced BCE with torch's clamp at −100, and torch's two backward formulas (input: the ε-floored one; target: −logit x)."
+    """The unreduced BCE with torch's clamp at −100, and torch's two derivative formulas (input: the ε-floored one; target: −logit x),
+    used by the backward and by forward mode (`tangent`, via `apply_fn`), with a generated vmap rule: it composes with torch.func like torch's kernel."""
+    generate_vmap_rule = True
+
     @staticmethod
     def forward(x, y):
         return (y - 1) * torch.log1p(-x).clamp_min(-100) - y * torch.log(x).clamp_min(-100)
@@ -107,6 +111,7 @@ class BCEFunction(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx, inputs, output):
         ctx.save_for_backward(*inputs)
+        ctx.save_for_forward(*inputs)
 
     @staticmethod
     def backward(ctx, grad):
@@ -116,6 +121,14 @@ class BCEFunction(torch.autograd.Function):
         if ctx.needs_input_grad[1]: gy = -torch.logit(x) * grad
         return gx, gy
 
+    @staticmethod
+    def tangent(ctx, x_t, y_t):
+        x, y = ctx.saved_tensors
+        out = 0
+        if x_t is not None: out = out + x_t * (x - y) / ((1 - x) * x).clamp_min(EPSILON)
+        if y_t is not None: out = out - torch.logit(x) * y_t
+        return out
+
 def binary_cross_entropy_torch(input:torch.Tensor, target:torch.Tensor, weight:torch.Tensor|None=None,
                                size_average:bool|None=None, reduce:bool|None=None, reduction:str='mean') -> torch.Tensor:
     "torch's `binary_cross_entropy`, written from tensor primitives (exported as `lossbook.torch.binary_cross_entropy`)."
@@ -123,7 +136,7 @@ def binary_cross_entropy_torch(input:torch.Tensor, target:torch.Tensor, weight:t
     if weight is not None and weight.requires_grad:
         raise RuntimeError("binary_cross_entropy(): weight is a constant: it must not require grad "
                            "(torch: \"The function 'binary_cross_entropy' is not differentiable with respect to argument 'weight'\")")
-    return reduce_loss(BCEFunction.apply(p.input, p.target), p.reduction, p.weight, weighted_mean='count', dtype=p.dtype)
+    return reduce_loss(apply_fn(BCEFunction, p.input, p.target), p.reduction, p.weight, weighted_mean='count', dtype=p.dtype)
 
 # %% ../../nbs/22_binary_cross_entropy.ipynb #8f0efcf7
 class BCELoss(Criterion):

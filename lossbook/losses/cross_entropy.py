@@ -9,15 +9,12 @@ import numpy as np
 import torch
 from ..core import *
 from ..core import _kind
-from .nll_loss import _ignore_index, _nll_args, _class_call, _check_batch, _class_reduce
+from .nll_loss import _ignore_index, _nll_args, _class_reduce
 
 # %% auto #0
 __all__ = ['cross_entropy', 'cross_entropy_grad', 'cross_entropy_torch', 'CrossEntropyLoss']
 
 # %% ../../nbs/21_cross_entropy.ipynb #d1ab2e59
-class _ZeroDimError(ShapeError, IndexError):
-    "A 0-d input: torch's `cross_entropy` takes the softmax over dimension 1 of it and raises an `IndexError` (a `RuntimeError` only for a 0-d index target)."
-
 def _ce_call(fn:str, xp, input, target, weight, ignore_index, reduction, size_average, reduce, label_smoothing) -> Call:
     "Validate like torch 2.13's `cross_entropy`; return one `Call` (`call.ignore_index`, and `call.label_smoothing`: ε, 0 where torch ignores it, ε ≤ 0 or nan)."
     xp = namespace(xp)
@@ -26,7 +23,7 @@ def _ce_call(fn:str, xp, input, target, weight, ignore_index, reduction, size_av
     eps = eps if eps > 0 else 0.0                  # torch: `if (label_smoothing > 0.0)`; a negative ε is silently ignored
     check_option(fn, 'label_smoothing', eps, eps <= 1, 'in [0, 1]', f'label_smoothing must be between 0.0 and 1.0. Got: {eps}')
     if input.ndim == 0 and (target.ndim or _kind(target.dtype) == 'f'):   # torch: log_softmax over dimension 1 of a 0-d tensor
-        raise _ZeroDimError(f"{fn}(): input must have 1 or more dimensions (C,), (N, C) or (N, C, d1, …), got a 0-d input "
+        raise IndexShapeError(f"{fn}(): input must have 1 or more dimensions (C,), (N, C) or (N, C, d1, …), got a 0-d input "
                             "(torch: 'Dimension specified as 1 but tensor has no dimensions')")
     same = input.ndim > 0 and tuple(target.shape) == tuple(input.shape)
     if same:                                       # torch: a target of the input's shape holds class probabilities
@@ -37,8 +34,8 @@ def _ce_call(fn:str, xp, input, target, weight, ignore_index, reduction, size_av
         check_option(fn, 'ignore_index', ii, ii < 0, 'negative with a probability target (it ignores nothing there)',
                      'ignore_index is not supported for floating point target')
         a = class_args(fn, xp, input, target, weight, ii, reduction, size_average, reduce, allow_probs=True)
-        return _class_call(fn, xp, a, ignore_index=ii, label_smoothing=eps)
-    _check_batch(fn, input, target)                # before the dtype, as torch
+        return class_call(fn, xp, a, ignore_index=ii, label_smoothing=eps)
+    check_batch(fn, input, target)                # before the dtype, as torch
     if _kind(target.dtype) == 'f' and input.ndim > 0:
         raise TargetDTypeError(f"{fn}(): a floating target is a probability target and must have the input's shape "
                                f"{tuple(input.shape)}, got {tuple(target.shape)}; class indices must be int64 "

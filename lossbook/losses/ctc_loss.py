@@ -11,12 +11,9 @@ from ..core import *
 from ..core import DTypeError, OptionError, ShapeError, TargetError, TargetDTypeError
 
 # %% auto #0
-__all__ = ['CTCShapeError', 'ctc_loss', 'ctc_loss_grad', 'ctc_loss_torch', 'CTCLoss']
+__all__ = ['ctc_loss', 'ctc_loss_grad', 'ctc_loss_torch', 'CTCLoss']
 
 # %% ../../nbs/40_ctc_loss.ipynb #fea58abf
-class CTCShapeError(ShapeError, IndexError):
-    "A 0-d `log_probs`: a `ShapeError`, and the `IndexError` torch raises ('Dimension out of range')."
-
 def _is_integral(a) -> bool:
     if is_tensor(a): return not (a.is_floating_point() or a.is_complex() or a.dtype == torch.bool)
     return np.asarray(a).dtype.kind in 'iu'
@@ -65,7 +62,7 @@ def _ctc_args(fn:str, xp, log_probs, targets, input_lengths, target_lengths, bla
         raise DTypeError(f"{fn}(): log_probs must be float32 or float64, got {log_probs.dtype} "
                          "(torch: '\"ctc_loss_cpu\" not implemented for ...')")
     if log_probs.ndim == 0:
-        raise CTCShapeError(f"{fn}(): log_probs must be (T, N, C) or unbatched (T, C), got a 0-d array "
+        raise IndexShapeError(f"{fn}(): log_probs must be (T, N, C) or unbatched (T, C), got a 0-d array "
                             "(torch: 'Dimension out of range (expected to be in range of [-1, 0], but got 1)')")
     if log_probs.ndim not in (2, 3):
         raise ShapeError(f"{fn}(): log_probs must be (T, N, C) or unbatched (T, C), got shape {tuple(log_probs.shape)}")

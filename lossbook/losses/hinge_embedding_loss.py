@@ -16,10 +16,6 @@ def _is_int(dtype) -> bool:
     if isinstance(dtype, torch.dtype): return not dtype.is_floating_point and not dtype.is_complex and dtype != torch.bool
     return np.dtype(dtype).kind in 'iu'
 
-def _margin(fn, value) -> float:
-    "The margin as a number. A bool is one, as in torch (its argument parser reads `True` as 1.0)."
-    return float(value) if isinstance(value, bool) else scalar(fn, 'margin', value)
-
 def _minus_one(y):
     "What NumPy must compare `y` with to test `y != -1` as torch does: −1 in y's dtype, so a uint8 label 255 *is* −1 (torch wraps the −1; NumPy would compare exactly)."
     return np.array(-1).astype(y.dtype) if y.dtype.kind in 'u' else -1
@@ -29,7 +25,7 @@ def _hinge_embedding_args(fn, xp, input, target, margin, size_average, reduce, r
     input, target = check_arrays(fn, xp, input=input, target=target)
     reduction = resolve_reduction(size_average, reduce, reduction)
     shape = broadcast_shape(fn, input, target, 'silent')
-    margin = _margin(fn, margin)
+    margin = scalar(fn, 'margin', margin, allow_bool=True)   # a bool is a number, as torch's argument parser reads it
     if _is_int(input.dtype):
         if reduction == 'mean':
             raise DTypeError(f"{fn}(): the 'mean' of an integer input ({input.dtype}) is not defined "

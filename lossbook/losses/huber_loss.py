@@ -51,7 +51,7 @@ def huber_loss_torch(input:torch.Tensor, target:torch.Tensor, reduction:str='mea
                      weight:torch.Tensor|None=None) -> torch.Tensor:
     "torch's `huber_loss`, written from tensor primitives (exported as `lossbook.torch.huber_loss`)."
     p, delta = _huber_args('huber_loss', 'torch', input, target, weight, reduction, delta)
-    return reduce_loss(ClippedQuadratic.apply(p.input - p.target, delta, None), p.reduction, p.weight,
+    return reduce_loss(apply_fn(ClippedQuadratic, p.input - p.target, delta, None), p.reduction, p.weight,
                        weighted_mean='count', dtype=p.dtype)
 
 # %% ../../nbs/13_huber_loss.ipynb #eb35b8aa

@@ -262,6 +262,14 @@ class _ChunkedLCE(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if torch.is_grad_enabled():                                   # create_graph=True: the gradient must itself be differentiable
+            ctx.grads = None
+            x, W2, b2, target, weight = ctx.saved_tensors
+            need = ctx.needs_input_grad[:3]
+            with torch.enable_grad():
+                loss = _lce_composable(x, W2, b2, target, weight, ctx.shape, ctx.ii, ctx.eps, ctx.probs, ctx.reduction, ctx.denom)
+                gs = iter(torch.autograd.grad(loss, [t for t, n in zip((x, W2, b2), need) if n], grad, create_graph=True))
+            return (*(next(gs) if n else None for n in need), *([None] * 9))
         if ctx.grads is not None:                                     # made in the forward for g = 1:
             grads, ctx.grads = ctx.grads, None                        # scale in place and let go (no second copy)
             return (*(None if d is None else d.mul_(grad) for d in grads), *([None] * 9))
@@ -278,6 +286,15 @@ class _ChunkedLCE(torch.autograd.Function):
             del G
         return dx, dW, db, *([None] * 9)
 
+def _lce_composable(x, W2, b2, target, weight, shape, ii, eps, probs, reduction, denom):
+    "The same loss as plain differentiable tensor code, every row at once: what torch.func's transforms, a second derivative and a probability target that requires grad get (autograd keeps the logits)."
+    N, P = x.shape[0], math.prod(shape[1:])
+    T = target.reshape(N, shape[0], P) if probs else target.reshape(N, P)
+    loss, _ = _chunk_loss_grad(_logits(x, W2, b2, shape), T, weight, ii, eps, probs)
+    loss = loss.reshape(N, *shape[1:])
+    if reduction == 'none': return loss
+    return reduce_loss(loss, 'sum') if reduction == 'sum' else reduce_loss(loss, 'mean', denom=denom)
+
 # %% ../../nbs/27_linear_cross_entropy.ipynb #15699c66
 def linear_cross_entropy_torch(input:torch.Tensor, linear_weight:torch.Tensor, target:torch.Tensor, *, linear_bias:torch.Tensor|None=None,
                                weight:torch.Tensor|None=None, reduction:str='mean', ignore_index:int|None=None,
@@ -290,7 +307,10 @@ def linear_cross_entropy_torch(input:torch.Tensor, linear_weight:torch.Tensor, t
     unbatched = x.dim() == 1
     X, T = (x.unsqueeze(0), a.target.unsqueeze(0)) if unbatched else (x, a.target)
     denom = _rows_mean_denom(a, ii, a.weight) if a.reduction == 'mean' else None
-    loss = _ChunkedLCE.apply(X, W2, b2, T, a.weight, (C, *of), ii, eps, bn, a.probs, a.reduction, denom)
+    args = (X, W2, b2, T, a.weight, (C, *of), ii, eps, bn, a.probs, a.reduction, denom)
+    if in_transform() or T.requires_grad:                            # torch.func, or a probability target to differentiate
+        loss = _lce_composable(*args[:6], ii, eps, a.probs, a.reduction, denom)
+    else: loss = _ChunkedLCE.apply(*args)
     return loss.squeeze(0) if unbatched and a.reduction == 'none' else loss
 
 # %% ../../nbs/27_linear_cross_entropy.ipynb #b9cb86f1

@@ -16,10 +16,6 @@ class _Shaped:
     "Anything with a `.shape`: the broadcast shape of input1 and input2, checked against the target's by `broadcast_shape`."
     def __init__(self, shape): self.shape = shape
 
-def _margin(fn, value) -> float:
-    "The margin as a number. A bool is one, as in torch (its argument parser reads `True` as 1.0)."
-    return float(value) if isinstance(value, bool) else scalar(fn, 'margin', value)
-
 def _ranking_args(fn, xp, input1, input2, target, margin, size_average, reduce, reduction) -> Call:
     "Validate like torch (reduction, equal ranks, broadcasting, dtype); return the `Call`: the three operands, the margin, the broadcast shape and the result's dtype."
     input1, input2, target = check_arrays(fn, xp, input1=input1, input2=input2, target=target)
@@ -30,7 +26,7 @@ def _ranking_args(fn, xp, input1, input2, target, margin, size_average, reduce, 
                          "(torch: 'margin_ranking_loss : All input tensors should have same dimension')")
     shape = broadcast_shape(fn, input1, input2, 'silent', names=('input1', 'input2'))
     shape = broadcast_shape(fn, _Shaped(shape), target, 'silent', names=('input1 and input2', 'target'))
-    margin = _margin(fn, margin)
+    margin = scalar(fn, 'margin', margin, allow_bool=True)   # a bool is a number, as torch's argument parser reads it
     for name, a in (('target', target), ('input1', input1), ('input2', input2)):
         if str(a.dtype) in ('bool', 'torch.bool'):
             raise DTypeError(f"{fn}(): {name} is a bool array; torch negates the target and subtracts the scores, "

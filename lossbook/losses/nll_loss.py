@@ -25,23 +25,12 @@ def _ignore_index(fn:str, ignore_index) -> int:
     check_option(fn, 'ignore_index', ii, -2**63 <= ii < 2**63, 'an int64', 'Overflow when unpacking long long')
     return ii
 
-def _class_call(fn:str, xp, a:ClassArgs, **options) -> Call:
-    "`class_args`'s answer as one `Call`: `call.input`, `.target`, `.weight`, `.C`, `.probs`, `.reduction` and the loss's own `options`."
-    return Call(fn, xp, a.reduction, arrays={'input': a.input, 'target': a.target, 'weight': a.weight},
-                options={'probs': a.probs, 'C': a.C, **options})
-
-def _check_batch(fn:str, input, target):
-    "torch's first check of a class-index target, before its dtype: its batch size is the input's (a `ValueError`, in torch's words)."
-    if input.ndim >= 2 and target.ndim >= 1 and target.shape[0] != input.shape[0]:
-        raise ShapeError(f"{fn}(): input {tuple(input.shape)} and target {tuple(target.shape)} differ in batch size "
-                         f"(torch: 'Expected input batch_size ({input.shape[0]}) to match target batch_size ({target.shape[0]}).')")
-
 def _nll_args(fn:str, xp, input, target, weight, ignore_index, reduction, size_average, reduce) -> Call:
     "Validate like torch 2.13's `nll_loss` (through `class_args`, plus its extra rules); return one `Call` (`call.ignore_index` among its options)."
     xp = namespace(xp)
     input, target, weight = check_arrays(fn, xp, input=input, target=target, weight=weight)
     ignore_index = _ignore_index(fn, ignore_index)
-    _check_batch(fn, input, target)
+    check_batch(fn, input, target)
     if input.ndim == 1 and target.ndim == 1 and target.shape[0] == 1:
         target = target.reshape(())                    # torch: a (1,) target of a (C,) input is read as 0-d
     kdim = input.ndim >= 3
@@ -59,7 +48,7 @@ def _nll_args(fn:str, xp, input, target, weight, ignore_index, reduction, size_a
     if is_tensor(weight) and weight.requires_grad:
         raise RuntimeError(f"{fn}(): the class weight is a constant: it must not require grad "
                            "(torch: 'nll_loss_forward is not differentiable with respect to argument weight')")
-    return _class_call(fn, xp, a, ignore_index=ignore_index)
+    return class_call(fn, xp, a, ignore_index=ignore_index)
 
 # %% ../../nbs/20_nll_loss.ipynb #72f8e2b3
 def _pick(x:np.ndarray, y:np.ndarray, w, ignore_index:int):
@@ -116,10 +105,6 @@ def _class_reduce(loss, keep, wy, reduction):
     if reduction != 'mean': return reduce_loss(loss, reduction)
     return reduce_loss(loss, 'mean', denom=class_denominator(keep, wy, loss.dtype))
 
-def _keep_graph(t:torch.Tensor) -> torch.Tensor:
-    "`t` times a 1 that depends on `t`: the same values, and the gradient of a loss linear in `t` keeps a graph (of zero derivative)."
-    return t * torch.where(t.new_zeros((), dtype=torch.bool), t, 1)
-
 def nll_loss_torch(input:torch.Tensor, target:torch.Tensor, weight:torch.Tensor|None=None, size_average:bool|None=None,
                    ignore_index:int=-100, reduce:bool|None=None, reduction:str='mean') -> torch.Tensor:
     "torch's `nll_loss`, written from tensor primitives (exported as `lossbook.torch.nll_loss`)."
@@ -130,7 +115,7 @@ def nll_loss_torch(input:torch.Tensor, target:torch.Tensor, weight:torch.Tensor|
     ys = torch.where(keep, y, 0)                                   # ignored targets point at class 0, masked below
     if x.shape[ax]: picked = x.gather(ax, ys.unsqueeze(ax)).squeeze(ax)
     else: picked = x.sum() + x.new_zeros(y.shape)                  # C = 0: every target is ignored
-    picked = _keep_graph(picked)    # torch's nll_loss_backward is differentiable (its derivative is 0): so is this gradient
+    picked = keep_graph(picked)    # torch's nll_loss_backward is differentiable (its derivative is 0): so is this gradient
     wy = None if w is None else w[ys.reshape(-1)].reshape(ys.shape)   # w[ys] of a 0-d ys would call .item()
     loss = torch.where(keep, -picked if wy is None else -(picked * wy), 0)   # skipped, not multiplied
     return _class_reduce(loss, keep, wy, a.reduction)

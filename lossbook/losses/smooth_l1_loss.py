@@ -70,8 +70,12 @@ def smooth_l1_loss_grad(input:np.ndarray, # prediction x
     return sum_to(g * np.divide(u, beta, out=u), input)
 
 # %% ../../nbs/12_smooth_l1_loss.ipynb #a10517e8
+@forward_mode
 class ClippedQuadratic(torch.autograd.Function):
-    "u·(d − u/2) [/β] with u = clamp(d, −δ, δ), and its gradient u [/β]: Smooth L1 (δ = β) and Huber share it."
+    """u·(d − u/2) [/β] with u = clamp(d, −δ, δ), and its gradient u [/β]: Smooth L1 (δ = β) and Huber share it.
+    It composes like torch's own kernels: a `tangent` (forward mode via `apply_fn`, so `torch.func.hessian` works) and a generated vmap rule."""
+    generate_vmap_rule = True    # forward, backward and jvp are tensor code: torch.func.vmap batches them itself
+
     @staticmethod
     def forward(d, delta, divide_by):
         delta = delta if delta <= torch.finfo(d.dtype).max else float('inf')   # a δ beyond the dtype's range clips nothing
@@ -84,13 +88,24 @@ class ClippedQuadratic(torch.autograd.Function):
     def setup_context(ctx, inputs, output):
         d, ctx.delta, ctx.divide_by = inputs
         ctx.save_for_backward(d)
+        ctx.save_for_forward(d)
+
+    @staticmethod
+    def _slope(ctx, d):
+        "∂ℓ/∂d = clamp(d, −δ, δ) [/β], differentiable: its own derivative is 𝟙[|d| < δ] [/β] (double backward, Hessians)."
+        lim = ctx.delta if ctx.delta <= torch.finfo(d.dtype).max else float('inf')
+        s = F.hardtanh(d, -lim, lim)
+        return s if ctx.divide_by is None else s / ctx.divide_by
 
     @staticmethod
     def backward(ctx, grad):
         d, = ctx.saved_tensors
-        lim = ctx.delta if ctx.delta <= torch.finfo(d.dtype).max else float('inf')
-        g = grad * F.hardtanh(d, -lim, lim)             # differentiable: double backward gives 𝟙[|d| < δ]/β
-        return (g if ctx.divide_by is None else g.div_(ctx.divide_by)), None, None
+        return grad * ClippedQuadratic._slope(ctx, d), None, None
+
+    @staticmethod
+    def tangent(ctx, d_t, _, __):
+        d, = ctx.saved_tensors
+        return d_t * ClippedQuadratic._slope(ctx, d)
 
 # %% ../../nbs/12_smooth_l1_loss.ipynb #6b4e1af8
 def smooth_l1_loss_torch(input:torch.Tensor, target:torch.Tensor, size_average:bool|None=None, reduce:bool|None=None,
@@ -99,7 +114,7 @@ def smooth_l1_loss_torch(input:torch.Tensor, target:torch.Tensor, size_average:b
     p, beta = _smooth_l1_args('smooth_l1_loss', 'torch', input, target, reduction, beta, size_average, reduce)
     d = p.input - p.target
     if beta == 0: return reduce_loss(d.abs(), p.reduction, dtype=p.dtype)    # torch routes beta=0 to l1_loss
-    return reduce_loss(ClippedQuadratic.apply(d, beta, beta), p.reduction, dtype=p.dtype)
+    return reduce_loss(apply_fn(ClippedQuadratic, d, beta, beta), p.reduction, dtype=p.dtype)
 
 # %% ../../nbs/12_smooth_l1_loss.ipynb #970b114d
 class SmoothL1Loss(Criterion):
