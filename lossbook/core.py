@@ -23,8 +23,8 @@ __all__ = ['NP', 'TORCH', 'AUTOCAST_FLOAT32', 'REDUCTIONS', 'ROLES', 'GRAD_ROLES
            'floating_dtype', 'opmath', 'broadcast_shape', 'check_shape', 'check_weight', 'check_option', 'scalar',
            'in_transform', 'concrete', 'check_reduction', 'legacy_reduction', 'resolve_reduction', 'reduce_loss',
            'grad_output_like', 'reduce_grad', 'sum_to', 'sgn', 'keep_graph', 'forward_mode', 'apply_fn',
-           'recompute_when_compiled', 'Pointwise', 'pointwise_args', 'ClassArgs', 'check_batch', 'class_args',
-           'class_call', 'Call', 'class_denominator', 'param_comments', 'criterion_doc', 'Criterion', 'LossInfo',
+           'recompute_when_compiled', 'Call', 'class_denominator', 'Pointwise', 'pointwise_args', 'ClassArgs',
+           'check_batch', 'class_args', 'class_call', 'param_comments', 'criterion_doc', 'Criterion', 'LossInfo',
            'register', 'losses', 'loss_table', 'loss_curve', 'sweep', 'plot_loss']
 
 # %% ../nbs/00_core.ipynb #e73a1ee2
@@ -103,9 +103,8 @@ class _TorchNamespace(Namespace):
 NP, TORCH = _NumPyNamespace(), _TorchNamespace()
 
 def namespace(xp) -> Namespace:
-    "`NP` or `TORCH`, from a `Namespace` or its name ('numpy' | 'torch')."
-    if isinstance(xp, Namespace): return xp
-    try: return {'numpy': NP, 'torch': TORCH}[xp]
+    "`NP` or `TORCH`, from a `Namespace` or its name ('numpy' | 'torch'); always the one instance, so that `xp is TORCH` holds."
+    try: return {'numpy': NP, 'torch': TORCH}[getattr(xp, 'name', xp)]
     except KeyError: raise ValueError(f"unknown array namespace {xp!r}: 'numpy' or 'torch'") from None
 
 def xp_of(a) -> Namespace:
@@ -446,6 +445,38 @@ def recompute_when_compiled(f:Callable, *args):
         return torch.utils.checkpoint.checkpoint(f, *args, use_reentrant=False, preserve_rng_state=False)
     return f(*args)
 
+# %% ../nbs/00_core.ipynb #32aacdbd
+@dataclass
+class Call:
+    "One validated call of a loss: what its front door returns and all that the loss's body reads."
+    fn: str                         # the loss, as errors name it
+    xp: Namespace                   # NP | TORCH
+    reduction: str                  # resolved: 'none' | 'mean' | 'sum' | 'batchmean'
+    arrays: dict = field(default_factory=dict)    # argument → checked array (None where an optional one is absent)
+    options: dict = field(default_factory=dict)   # option → checked value
+    shape: tuple = ()               # the shape of the unreduced loss
+    dtype: Any = None               # the dtype the loss computes in
+    out_dtype: Any = None           # the dtype the result is cast to (a half dtype computed in float32), or None
+    denom: Any = None               # 'mean''s divisor when it is not the element count, or None
+
+    def __getattr__(self, name):
+        "`call.input`, `call.margin`: an array or an option by its name."
+        d = self.__dict__
+        if name in d.get('arrays', ()): return d['arrays'][name]
+        if name in d.get('options', ()): return d['options'][name]
+        raise AttributeError(f"{type(self).__name__} of {d.get('fn', '?')} has no array or option {name!r}")
+
+def class_denominator(keep, # bool mask of the targets that count (y ≠ ignore_index)
+                      wy=None, # the class weight of each target, w[y] (None: unweighted)
+                      dtype=None): # the count's dtype without a weight (NumPy: default float64; torch: the mask's sum as is)
+    "'mean''s divisor of a class loss: Σ w[yᵢ] over the kept targets, or their count."
+    if is_tensor(keep):
+        if wy is not None: return torch.where(keep, wy, 0).sum()
+        n = keep.sum()
+        return n if dtype is None else n.to(dtype)
+    if wy is not None: return np.where(keep, wy, 0).sum()
+    return np.asarray(np.count_nonzero(keep), np.float64 if dtype is None else dtype)
+
 # %% ../nbs/00_core.ipynb #5096a991
 @dataclass
 class Pointwise:
@@ -550,38 +581,6 @@ def class_call(fn:str, xp, a:ClassArgs, **options) -> Call:
     "`class_args`'s answer as one `Call`: `call.input`, `.target`, `.weight`, `.C`, `.probs`, `.reduction` and the loss's own `options`."
     return Call(fn, namespace(xp), a.reduction, arrays={'input': a.input, 'target': a.target, 'weight': a.weight},
                 options={'probs': a.probs, 'C': a.C, **options})
-
-# %% ../nbs/00_core.ipynb #32aacdbd
-@dataclass
-class Call:
-    "One validated call of a loss: what its front door returns and all that the loss's body reads."
-    fn: str                         # the loss, as errors name it
-    xp: Namespace                   # NP | TORCH
-    reduction: str                  # resolved: 'none' | 'mean' | 'sum' | 'batchmean'
-    arrays: dict = field(default_factory=dict)    # argument → checked array (None where an optional one is absent)
-    options: dict = field(default_factory=dict)   # option → checked value
-    shape: tuple = ()               # the shape of the unreduced loss
-    dtype: Any = None               # the dtype the loss computes in
-    out_dtype: Any = None           # the dtype the result is cast to (a half dtype computed in float32), or None
-    denom: Any = None               # 'mean''s divisor when it is not the element count, or None
-
-    def __getattr__(self, name):
-        "`call.input`, `call.margin`: an array or an option by its name."
-        d = self.__dict__
-        if name in d.get('arrays', ()): return d['arrays'][name]
-        if name in d.get('options', ()): return d['options'][name]
-        raise AttributeError(f"{type(self).__name__} of {d.get('fn', '?')} has no array or option {name!r}")
-
-def class_denominator(keep, # bool mask of the targets that count (y ≠ ignore_index)
-                      wy=None, # the class weight of each target, w[y] (None: unweighted)
-                      dtype=None): # the count's dtype without a weight (NumPy: default float64; torch: the mask's sum as is)
-    "'mean''s divisor of a class loss: Σ w[yᵢ] over the kept targets, or their count."
-    if is_tensor(keep):
-        if wy is not None: return torch.where(keep, wy, 0).sum()
-        n = keep.sum()
-        return n if dtype is None else n.to(dtype)
-    if wy is not None: return np.where(keep, wy, 0).sum()
-    return np.asarray(np.count_nonzero(keep), np.float64 if dtype is None else dtype)
 
 # %% ../nbs/00_core.ipynb #81a15b78
 def _to_namespace(value, like):

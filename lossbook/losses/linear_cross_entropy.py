@@ -28,9 +28,9 @@ def _options_chunk(fn, options, N, H, CP, dtype):
     try: return options._adjust(num_batches=max(N, 1), in_features=H, num_classes=CP, dtype=tdt, device=torch.device('cpu')).batch_chunk_size
     except ValueError as e: raise OptionError(f"{fn}(): options: {e}") from None
 
-def _lce_args(fn, kind, input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options):
+def _lce_args(fn, xp, input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options):
     "Validate like torch 2.13's `linear_cross_entropy`; then let `cross_entropy`'s own checks judge target, weight and options on a zero-stride stand-in for the logits."
-    input, linear_weight, target = check_arrays(fn, kind, input=input, linear_weight=linear_weight, target=target)
+    input, linear_weight, target = check_arrays(fn, xp, input=input, linear_weight=linear_weight, target=target)
     if input.ndim not in (1, 2): raise ShapeError(f"{fn}(): expected input with dimensionality 1 or 2, got {input.ndim}")
     if linear_weight.ndim < 2: raise ShapeError(f"{fn}(): expected linear_weight with dimensionality at least 2, got {linear_weight.ndim}")
     H = input.shape[-1]
@@ -54,9 +54,9 @@ def _lce_args(fn, kind, input, linear_weight, target, linear_bias, weight, reduc
                       f"target.dtype == int64, out_features == (). Got reduction={reduction!r}, label_smoothing={label_smoothing}, "
                       f"target.dtype={target.dtype}, out_features={of}", UserWarning, stacklevel=3)
     # cross_entropy's checks, on logits that are never computed: a zero-stride view of the right shape and dtype
-    if kind == 'numpy': ghost = np.broadcast_to(np.zeros((), input.dtype), logits_shape)
-    else: ghost = input.new_zeros(()).expand(logits_shape)
-    a, ii, eps = _ce_args(fn, kind, ghost, target, weight, ii, reduction, None, None, label_smoothing)
+    xp = namespace(xp)
+    ghost = xp.broadcast_to(xp.zeros((), input), logits_shape)
+    a, ii, eps = _ce_args(fn, xp, ghost, target, weight, ii, reduction, None, None, label_smoothing)
     chunk = _options_chunk(fn, options, input.shape[0] if input.ndim == 2 else 1, H, C * math.prod(of), input.dtype)
     return input, linear_weight, linear_bias, a, ii, eps, chunk
 
@@ -83,7 +83,7 @@ def linear_cross_entropy(input:np.ndarray, # hidden states x: (H,) or (N, H)
                         ) -> np.ndarray:
     "`cross_entropy(x @ W.T + b, target)` without the (N, C) logits: the batch in chunks of rows, each chunk's logits made, used and dropped."
     fn = 'linear_cross_entropy'
-    x, W, b, a, ii, eps, bn = _lce_args(fn, 'numpy', input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options)
+    x, W, b, a, ii, eps, bn = _lce_args(fn, NP, input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options)
     C, of, H = W.shape[0], W.shape[1:-1], W.shape[-1]
     W2 = W.reshape(math.prod(W.shape[:-1]), H)                     # (C·d1…dK, H): one matmul per chunk
     b2 = None if b is None else b.reshape(-1)
@@ -154,7 +154,7 @@ def linear_cross_entropy_grad(input:np.ndarray, # hidden states x
                              ) -> tuple:
     "(∂J/∂x, ∂J/∂W[, ∂J/∂b]) chunk by chunk: each chunk's logit gradient G = γ·(p·Σq − q) formed in place, then dx = G W, dW += Gᵀx, db += Σ G."
     fn = 'linear_cross_entropy_grad'
-    x, W, b, a, ii, eps, bn = _lce_args(fn, 'numpy', input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options)
+    x, W, b, a, ii, eps, bn = _lce_args(fn, NP, input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options)
     C, of, H = W.shape[0], W.shape[1:-1], W.shape[-1]
     P = math.prod(of)
     op = opmath(x.dtype)
@@ -300,7 +300,7 @@ def linear_cross_entropy_torch(input:torch.Tensor, linear_weight:torch.Tensor, t
                                weight:torch.Tensor|None=None, reduction:str='mean', ignore_index:int|None=None,
                                label_smoothing:float=0.0, options=None) -> torch.Tensor:
     "`linear_cross_entropy` from tensor primitives, chunked over the batch: a `torch.autograd.Function` with the gradient written out (made in the forward for 'mean'/'sum')."
-    x, W, b, a, ii, eps, bn = _lce_args('linear_cross_entropy', 'torch', input, linear_weight, target, linear_bias, weight, reduction,
+    x, W, b, a, ii, eps, bn = _lce_args('linear_cross_entropy', TORCH, input, linear_weight, target, linear_bias, weight, reduction,
                                         ignore_index, label_smoothing, options)
     C, of, H = W.shape[0], tuple(W.shape[1:-1]), W.shape[-1]
     W2, b2 = W.reshape(math.prod(W.shape[:-1]), H), None if b is None else b.reshape(-1)

@@ -18,6 +18,7 @@ class _Shaped:
 
 def _ranking_args(fn, xp, input1, input2, target, margin, size_average, reduce, reduction) -> Call:
     "Validate like torch (reduction, equal ranks, broadcasting, dtype); return the `Call`: the three operands, the margin, the broadcast shape and the result's dtype."
+    xp = namespace(xp)
     input1, input2, target = check_arrays(fn, xp, input1=input1, input2=input2, target=target)
     reduction = resolve_reduction(size_average, reduce, reduction)
     if not input1.ndim == input2.ndim == target.ndim:
