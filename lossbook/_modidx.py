@@ -723,5 +723,6 @@ d = { 'settings': { 'branch': 'main',
                                   'lossbook.testing.check_raises': ('testing.html#check_raises', 'lossbook/testing.py'),
                                   'lossbook.testing.materialize': ('testing.html#materialize', 'lossbook/testing.py'),
                                   'lossbook.testing.parity_suite': ('testing.html#parity_suite', 'lossbook/testing.py'),
+                                  'lossbook.testing.quiet_dynamo_cleanup': ('testing.html#quiet_dynamo_cleanup', 'lossbook/testing.py'),
                                   'lossbook.testing.to_torch': ('testing.html#to_torch', 'lossbook/testing.py')},
             'lossbook.torch': {}}}

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 import itertools
 import warnings
 from dataclasses import dataclass, field
@@ -19,11 +20,28 @@ from .specs import (Draw, Namespaced, Spec, add_spec, spec, SPECS, sample_pointw
 _all_ = ['Draw', 'Namespaced', 'Spec', 'add_spec', 'spec', 'SPECS', 'sample_pointwise', 'pointwise_invalid', 'input_shaped_weight', 'n_classes', 'sample_classes', 'class_bench_shape', 'class_weight', 'sample_probabilities', 'sample_logits', 'sample_signs', 'sample_log_probs', 'sample_counts', 'sample_gaussian', 'sample_ranking', 'sample_pairs', 'sample_triplets', 'sample_multi_class', 'sample_multilabel', 'sample_ctc', 'sample_linear_ce']
 
 # %% auto #0
-__all__ = ['to_torch', 'materialize', 'check_parity', 'check_raises', 'parity_suite', 'Case', 'cases', 'Draw', 'Namespaced',
-           'Spec', 'add_spec', 'spec', 'SPECS', 'sample_pointwise', 'pointwise_invalid', 'input_shaped_weight',
-           'n_classes', 'sample_classes', 'class_bench_shape', 'class_weight', 'sample_probabilities', 'sample_logits',
-           'sample_signs', 'sample_log_probs', 'sample_counts', 'sample_gaussian', 'sample_ranking', 'sample_pairs',
-           'sample_triplets', 'sample_multi_class', 'sample_multilabel', 'sample_ctc', 'sample_linear_ce']
+__all__ = ['quiet_dynamo_cleanup', 'to_torch', 'materialize', 'check_parity', 'check_raises', 'parity_suite', 'Case', 'cases',
+           'Draw', 'Namespaced', 'Spec', 'add_spec', 'spec', 'SPECS', 'sample_pointwise', 'pointwise_invalid',
+           'input_shaped_weight', 'n_classes', 'sample_classes', 'class_bench_shape', 'class_weight',
+           'sample_probabilities', 'sample_logits', 'sample_signs', 'sample_log_probs', 'sample_counts',
+           'sample_gaussian', 'sample_ranking', 'sample_pairs', 'sample_triplets', 'sample_multi_class',
+           'sample_multilabel', 'sample_ctc', 'sample_linear_ce']
+
+# %% ../nbs/01_testing.ipynb #96395945
+def quiet_dynamo_cleanup():
+    """Let torch.compile's cleanup tolerate a global that is already gone. dynamo installs globals (`__builtins_dict___N`)
+    in the namespace of each function it compiles and deletes them when the compiled code dies; at interpreter exit
+    IPython (notebooks, nbdev_test) clears its namespaces first, and torch prints "Exception ignored … KeyError". Called
+    when `lossbook.testing` is imported; idempotent."""
+    from torch._dynamo.utils import CleanupHook
+    if getattr(CleanupHook, '_lossbook_quiet', False): return
+    def __call__(self, *args, _modules=sys.modules):   # bound now: at exit the defining namespace may be cleared too
+        manager = getattr(_modules.get('torch._dynamo.utils'), 'CleanupManager', None)   # None while shutting down
+        if manager is not None: manager.count -= 1
+        self.scope.pop(self.name, None)
+    CleanupHook.__call__, CleanupHook._lossbook_quiet = __call__, True
+
+quiet_dynamo_cleanup()
 
 # %% ../nbs/01_testing.ipynb #b919ace2
 def to_torch(a, requires_grad:bool=False, device='cpu'):
