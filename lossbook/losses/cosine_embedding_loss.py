@@ -14,11 +14,15 @@ __all__ = ['EPSILON', 'cosine_embedding_loss', 'cosine_embedding_loss_grad', 'co
 # %% ../../nbs/36_cosine_embedding_loss.ipynb #1ace3719
 EPSILON = float(np.float32(1e-12))   # aten's `constexpr float EPSILON = 1e-12`: 9.99999996e-13, also in float64
 
-def _cosine_args(fn:str, kind:str, input1, input2, target, margin, size_average, reduce, reduction):
+class _Shaped:
+    "Anything with a `.shape` (the rows of input1 and input2), checked against the target's by `broadcast_shape`."
+    def __init__(self, shape): self.shape = shape
+
+def _cosine_args(fn:str, xp, input1, input2, target, margin, size_average, reduce, reduction):
     "Validate like torch 2.13's `cosine_embedding_loss`: return (x1, x2, y, margin, reduction, the output shape)."
     reduction = resolve_reduction(size_average, reduce, reduction)
     margin = scalar(fn, 'margin', margin)
-    x1, x2, y = check_arrays(fn, kind, input1=input1, input2=input2, target=target)
+    x1, x2, y = check_arrays(fn, xp, input1=input1, input2=input2, target=target)
     if y.ndim not in (0, 1):
         raise ShapeError(f"{fn}(): target of shape {tuple(y.shape)}: a 0-d or 1-d target is expected, multi-target not supported "
                          "(torch: '0D or 1D target tensor expected, multi-target not supported')")
@@ -27,7 +31,7 @@ def _cosine_args(fn:str, kind:str, input1, input2, target, margin, size_average,
         raise ShapeError(f"{fn}(): a {y.ndim}-d target needs {want}-d inputs, got input1 {tuple(x1.shape)} and input2 "
                          f"{tuple(x2.shape)} (torch: '{y.ndim}D target tensor expects {want}D input tensors')")
     rows = broadcast_shape(fn, x1, x2, mode='silent', names=('input1', 'input2'))[:-1]
-    out = broadcast_shape(fn, np.empty(rows) if kind == 'numpy' else torch.empty(rows), y, mode='silent',
+    out = broadcast_shape(fn, _Shaped(rows), y, mode='silent',
                           names=('the rows of input1 and input2', 'target'))
     return x1, x2, y, margin, reduction, out
 
@@ -40,17 +44,29 @@ def _np_dot(a, b, dt):
         return np.asarray(np.sum(np.multiply(a, b, dtype=dt), axis=-1, dtype=np.float32).astype(dt))
     return np.asarray(np.einsum('...i,...i->...', a.astype(dt, copy=False), b.astype(dt, copy=False)))
 
+def _float(*dts) -> np.dtype:
+    "The promoted dtype of `dts`, float32 (torch's default) where that is an integer: the dtype of an integer sum + ε."
+    dt = dts[0]
+    for d in dts[1:]: dt = promote_types(dt, d)
+    return dt if dt.kind in 'fc' else np.dtype(np.float32)
+
 def _np_cosine(x1, x2):
-    "(s, m1, m2, D, c, result dtype) of torch's cosine for NumPy rows."
-    dt = np.dtype(np.float32) if (x1.dtype.kind in 'iub' and x2.dtype.kind in 'iub') else promote_types(x1.dtype, x2.dtype)
-    op = opmath(dt)
-    s, q1, q2 = _np_dot(x1, x2, dt), _np_dot(x1, x1, dt), _np_dot(x2, x2, dt)
-    m1 = np.asarray(q1.astype(op) + op.type(EPSILON)).astype(dt)       # int + float: float32, as torch's default dtype
-    m2 = np.asarray(q2.astype(op) + op.type(EPSILON)).astype(dt)
+    "(s, m1, m2, D, c, result dtype) of torch's cosine for NumPy rows, each in the dtype torch's composite gives it: s = Σx₁x₂ in x₁·x₂'s, mᵢ = Σxᵢ² + ε in xᵢ's float dtype, D in m₁·m₂'s, c = s/D in their promotion (float16 with int64 rows is float32, as in torch)."
+    d1, d2 = _float(x1.dtype), _float(x2.dtype)
+    dD = promote_types(d1, d2)
+    dt = _float(x1.dtype, x2.dtype, dD)
+    s, q1, q2 = _np_dot(x1, x2, _float(x1.dtype, x2.dtype)), _np_dot(x1, x1, d1), _np_dot(x2, x2, d2)
+    m1 = np.asarray(q1.astype(opmath(d1)) + opmath(d1).type(EPSILON)).astype(d1)       # int + float: float32, torch's default dtype
+    m2 = np.asarray(q2.astype(opmath(d2)) + opmath(d2).type(EPSILON)).astype(d2)
     with np.errstate(invalid='ignore', divide='ignore', over='ignore'):
-        D = np.sqrt(np.multiply(m1, m2, dtype=dt))
-        c = np.asarray(np.divide(s.astype(dt), D, dtype=dt))
+        D = np.sqrt(np.multiply(m1, m2, dtype=dD))
+        c = np.asarray(np.divide(s.astype(dt), D.astype(dt), dtype=dt))
     return s, m1, m2, D, c, dt
+
+def _is_label(y, v:int):
+    "`y == v` as torch compares a tensor with a Python int: in y's own dtype, so a uint8 255 is −1 (a bool is never −1)."
+    if y.dtype.kind in 'u': return y == np.asarray(v).astype(y.dtype)
+    return y == v
 
 # %% ../../nbs/36_cosine_embedding_loss.ipynb #a2d98cb5
 def cosine_embedding_loss(input1:np.ndarray, # x₁: (N, D), or (D,) with a 0-d target
@@ -62,13 +78,13 @@ def cosine_embedding_loss(input1:np.ndarray, # x₁: (N, D), or (D,) with a 0-d 
                           reduction:str='mean', # 'none' | 'mean' (÷ number of pairs) | 'sum'
                          ) -> np.ndarray:
     "Cosine embedding loss, as torch's `cosine_embedding_loss`: 1 − cos(x₁, x₂) for y = 1, max(0, cos − margin) for y = −1, reduced."
-    x1, x2, y, margin, reduction, shape = _cosine_args('cosine_embedding_loss', 'numpy', input1, input2, target, margin,
+    x1, x2, y, margin, reduction, shape = _cosine_args('cosine_embedding_loss', NP, input1, input2, target, margin,
                                                       size_average, reduce, reduction)
     *_, c, dt = _np_cosine(x1, x2)
     with np.errstate(invalid='ignore'):
         pos = np.subtract(dt.type(1), c, dtype=dt)
         neg = np.maximum(np.subtract(c, margin, dtype=dt), dt.type(0))   # clamp_min: nan stays nan
-        loss = np.where(y == 1, pos, np.where(y == -1, neg, dt.type(0)))
+        loss = np.where(_is_label(y, 1), pos, np.where(_is_label(y, -1), neg, dt.type(0)))
     return reduce_loss(np.broadcast_to(loss, shape).astype(dt), reduction)
 
 # %% ../../nbs/36_cosine_embedding_loss.ipynb #400e4fa9
@@ -82,14 +98,14 @@ def cosine_embedding_loss_grad(input1:np.ndarray, # x₁
                                grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                               ) -> tuple:
     "(∂J/∂input1, ∂J/∂input2) of `cosine_embedding_loss`: g·∂ℓ/∂c·(x₂/D − c·x₁/m₁) and g·∂ℓ/∂c·(x₁/D − c·x₂/m₂)."
-    x1, x2, y, margin, reduction, shape = _cosine_args('cosine_embedding_loss_grad', 'numpy', input1, input2, target, margin,
+    x1, x2, y, margin, reduction, shape = _cosine_args('cosine_embedding_loss_grad', NP, input1, input2, target, margin,
                                                       size_average, reduce, reduction)
     s, m1, m2, D, c, dt = _np_cosine(x1, x2)
     op = opmath(dt)
     g = reduce_grad('cosine_embedding_loss_grad', grad_output, shape, op, reduction)
     with np.errstate(invalid='ignore', divide='ignore', over='ignore'):
         hinge = np.subtract(c, margin, dtype=dt) >= 0
-        dl = np.where(y == 1, -g, np.where((y == -1) & hinge, g, op.type(0)))        # g·∂ℓ/∂c, per pair
+        dl = np.where(_is_label(y, 1), -g, np.where(_is_label(y, -1) & hinge, g, op.type(0)))        # g·∂ℓ/∂c, per pair
         s, c, D, m1, m2 = (np.broadcast_to(a, shape).astype(op) for a in (s, c, D, m1, m2))
         gs = dl / D                                   # ∂/∂s of c = s/D
         gm = -dl * ((s / D) / D) / (2 * D)            # ∂/∂(m₁m₂) through D = √(m₁m₂): −c/D · 1/(2D)
@@ -98,14 +114,14 @@ def cosine_embedding_loss_grad(input1:np.ndarray, # x₁
         g2 = gs[..., None] * x1 + 2 * (gm2[..., None] * x2)
     grads = []
     for gi, xi in ((g1, x1), (g2, x2)):
-        grads.append(sum_to(gi.astype(dt, copy=False), xi) if xi.dtype.kind == 'f' else None)
+        grads.append(sum_to(gi.astype(dt, copy=False), xi) if np.issubdtype(xi.dtype, np.floating) else None)
     return tuple(grads)
 
 # %% ../../nbs/36_cosine_embedding_loss.ipynb #8275929a
 def cosine_embedding_loss_torch(input1:torch.Tensor, input2:torch.Tensor, target:torch.Tensor, margin:float=0,
                                 size_average:bool|None=None, reduce:bool|None=None, reduction:str='mean') -> torch.Tensor:
     "torch's `cosine_embedding_loss`, written from tensor primitives (exported as `lossbook.torch.cosine_embedding_loss`)."
-    x1, x2, y, margin, reduction, shape = _cosine_args('cosine_embedding_loss', 'torch', input1, input2, target, margin,
+    x1, x2, y, margin, reduction, shape = _cosine_args('cosine_embedding_loss', TORCH, input1, input2, target, margin,
                                                       size_average, reduce, reduction)
     s = (x1 * x2).sum(-1)
     m1 = (x1 * x1).sum(-1) + EPSILON

@@ -13,10 +13,10 @@ from .smooth_l1_loss import clipped_quadratic, ClippedQuadratic   # the shared c
 __all__ = ['huber_loss', 'huber_loss_grad', 'huber_loss_torch', 'HuberLoss']
 
 # %% ../../nbs/13_huber_loss.ipynb #4680a180
-def _huber_args(fn, kind, input, target, weight, reduction, delta):
-    "Validate like torch (sizes, weight, reduction, the input's dtype, delta > 0); return the operands and δ."
-    p = pointwise_args(fn, kind, input, target, weight, reduction, dtype_from='input')
-    delta = scalar(fn, 'delta', delta)
+def _huber_args(fn, xp, input, target, weight, reduction, delta):
+    "Validate like torch (sizes, weight, reduction, the input's dtype, delta > 0 — a bool is a number, as torch reads it); return the operands and δ."
+    p = pointwise_args(fn, xp, input, target, weight, reduction, dtype_from='input')
+    delta = scalar(fn, 'delta', delta, allow_bool=True)
     check_option(fn, 'delta', delta, delta > 0, '> 0', 'huber_loss does not support non-positive values for delta.')
     return p, delta
 
@@ -28,7 +28,7 @@ def huber_loss(input:np.ndarray, # prediction x, any shape
                weight:np.ndarray|None=None, # per-element weight w, exactly input's shape; 'mean' still divides by n
               ) -> np.ndarray:
     "Huber loss, as torch's `huber_loss`: ½d² if |d| < δ else δ(|d| − ½δ), d = x − y, weighted, reduced."
-    p, delta = _huber_args('huber_loss', 'numpy', input, target, weight, reduction, delta)
+    p, delta = _huber_args('huber_loss', NP, input, target, weight, reduction, delta)
     d = p.residual()
     return reduce_loss(clipped_quadratic(d, delta), p.reduction, p.weight, weighted_mean='count', dtype=p.dtype)
 
@@ -41,7 +41,7 @@ def huber_loss_grad(input:np.ndarray, # prediction x
                     grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                    ) -> np.ndarray:
     "∂J/∂input of `huber_loss`: g·wᵢ·clip(xᵢ − yᵢ, −δ, δ), divided by n for 'mean' (with or without weight), summed to input's shape."
-    p, delta = _huber_args('huber_loss_grad', 'numpy', input, target, weight, reduction, delta)
+    p, delta = _huber_args('huber_loss_grad', NP, input, target, weight, reduction, delta)
     d = p.input - p.target
     g = reduce_grad('huber_loss_grad', grad_output, d.shape, d.dtype, p.reduction, p.weight, weighted_mean='count')
     return sum_to(g * np.clip(d, -delta, delta), input)
@@ -50,15 +50,20 @@ def huber_loss_grad(input:np.ndarray, # prediction x
 def huber_loss_torch(input:torch.Tensor, target:torch.Tensor, reduction:str='mean', delta:float=1.0,
                      weight:torch.Tensor|None=None) -> torch.Tensor:
     "torch's `huber_loss`, written from tensor primitives (exported as `lossbook.torch.huber_loss`)."
-    p, delta = _huber_args('huber_loss', 'torch', input, target, weight, reduction, delta)
-    return reduce_loss(apply_fn(ClippedQuadratic, p.input - p.target, delta, None), p.reduction, p.weight,
-                       weighted_mean='count', dtype=p.dtype)
+    p, delta = _huber_args('huber_loss', TORCH, input, target, weight, reduction, delta)
+    loss = apply_fn(ClippedQuadratic, p.input - p.target, delta, None)
+    if p.weight is not None and p.reduction == 'mean':   # torch: (w·ℓ).mean(), whose half-precision sum does not round (or overflow) before ÷ n
+        return reduce_loss(loss, 'none', p.weight, dtype=p.dtype).mean()
+    return reduce_loss(loss, p.reduction, p.weight, weighted_mean='count', dtype=p.dtype)
 
 # %% ../../nbs/13_huber_loss.ipynb #eb35b8aa
 class HuberLoss(Criterion):
     "`torch.nn.HuberLoss`, on NumPy arrays or tensors: `HuberLoss(reduction, delta)(input, target)`."
     functional = 'huber_loss'
-    def __init__(self, reduction:str='mean', delta:float=1.0): super().__init__(reduction=reduction, delta=delta)
+    def __init__(self, reduction:str='mean', delta:float=1.0):
+        if not isinstance(delta, (float, int)):   # torch.nn.HuberLoss's own check (F.huber_loss takes a NumPy scalar)
+            raise TypeError(f"HuberLoss: delta must be a float or int, got: {type(delta)}")
+        super().__init__(reduction=reduction, delta=delta)
 
 # %% ../../nbs/13_huber_loss.ipynb #b1928e5d
 register(name='huber_loss', criterion=HuberLoss, family='regression', zh='Huber损失',

@@ -12,6 +12,20 @@ from ..core import *
 __all__ = ['l1_loss', 'l1_loss_grad', 'l1_loss_torch', 'L1Loss']
 
 # %% ../../nbs/10_l1_loss.ipynb #3ac8343d
+def _np_weighted_mean(loss, # the unweighted loss ℓ
+                      weight, # w, ℓ's shape
+                      dtype=None): # `pointwise_args`'s result dtype (a half loss computed in float32)
+    "torch's weighted 'mean', `torch.sum(w·ℓ) / torch.sum(w)`, in NumPy: each sum in torch.sum's dtype (a bool or integer weight sums in int64, never in its own dtype), then a true division (integers give float32, torch's default dtype)."
+    wl = reduce_loss(loss, 'none', weight, dtype=dtype)      # w·ℓ in torch's promoted dtype
+    def tsum(a):
+        if a.dtype.kind in 'biu': return np.asarray(a.sum(dtype=np.int64))
+        return np.asarray(a.sum(dtype=opmath(a.dtype))).astype(a.dtype)   # half: accumulated in float32, rounded once
+    num, den = tsum(wl), tsum(weight)
+    dt = promote_types(num.dtype, den.dtype)
+    if dt.kind not in 'fc': dt = np.dtype(np.float32)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.asarray(num.astype(dt) / den.astype(dt), dtype=dt)
+
 def l1_loss(input:np.ndarray, # prediction x, any shape
             target:np.ndarray, # target y, input's shape (another shape broadcasts, with a warning)
             size_average:bool|None=None, # deprecated (torch's legacy pair with `reduce`): use `reduction`
@@ -20,11 +34,13 @@ def l1_loss(input:np.ndarray, # prediction x, any shape
             weight:np.ndarray|None=None, # per-element weight w, exactly input's shape; 'mean' then divides by Σw
            ) -> np.ndarray:
     "Mean absolute error, as torch's `l1_loss`: ℓᵢ = wᵢ·|xᵢ − yᵢ|, then reduced."
-    p = pointwise_args('l1_loss', 'numpy', input, target, weight, reduction, size_average, reduce,
+    p = pointwise_args('l1_loss', NP, input, target, weight, reduction, size_average, reduce,
                        allow_bool=False, int_with_weight=True, allow_complex=True,
                        allow_int=(reduction != 'mean' or size_average is not None or reduce is not None))
     d = p.residual()
-    return reduce_loss(np.abs(d, out=d) if d.dtype.kind != 'c' else np.abs(d), p.reduction, p.weight, dtype=p.dtype)
+    loss = np.abs(d, out=d) if d.dtype.kind not in 'c' else np.abs(d)
+    if p.weight is not None and p.reduction == 'mean': return _np_weighted_mean(loss, p.weight, p.dtype)
+    return reduce_loss(loss, p.reduction, p.weight, dtype=p.dtype)
 
 # %% ../../nbs/10_l1_loss.ipynb #1304edc8
 def l1_loss_grad(input:np.ndarray, # prediction x
@@ -36,7 +52,7 @@ def l1_loss_grad(input:np.ndarray, # prediction x
                  grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                 ) -> np.ndarray:
     "∂J/∂input of `l1_loss`: g·wᵢ·sgn(xᵢ − yᵢ), divided by n (or Σw) for 'mean', summed back to input's shape."
-    p = pointwise_args('l1_loss_grad', 'numpy', input, target, weight, reduction, size_average, reduce,
+    p = pointwise_args('l1_loss_grad', NP, input, target, weight, reduction, size_average, reduce,
                        allow_bool=False, allow_complex=True)
     d = p.input - p.target
     g = reduce_grad('l1_loss_grad', grad_output, d.shape, d.real.dtype, p.reduction, p.weight)
@@ -46,7 +62,7 @@ def l1_loss_grad(input:np.ndarray, # prediction x
 def l1_loss_torch(input:torch.Tensor, target:torch.Tensor, size_average:bool|None=None, reduce:bool|None=None,
                   reduction:str='mean', weight:torch.Tensor|None=None) -> torch.Tensor:
     "torch's `l1_loss`, written from tensor primitives (exported as `lossbook.torch.l1_loss`)."
-    p = pointwise_args('l1_loss', 'torch', input, target, weight, reduction, size_average, reduce,
+    p = pointwise_args('l1_loss', TORCH, input, target, weight, reduction, size_average, reduce,
                        allow_bool=False, int_with_weight=True, allow_complex=True,
                        allow_int=(reduction != 'mean' or size_average is not None or reduce is not None))
     return reduce_loss((p.input - p.target).abs(), p.reduction, p.weight, dtype=p.dtype)

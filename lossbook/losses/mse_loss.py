@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from ..core import *
+from .l1_loss import _np_weighted_mean   # torch's Σwℓ / Σw, each sum in torch.sum's dtype
 
 # %% auto #0
 __all__ = ['mse_loss', 'mse_loss_grad', 'mse_loss_torch', 'MSELoss']
@@ -20,9 +21,11 @@ def mse_loss(input:np.ndarray, # prediction x, any shape
              weight:np.ndarray|None=None, # per-element weight w, exactly input's shape; 'mean' then divides by Σw
             ) -> np.ndarray:
     "Mean squared error, as torch's `mse_loss`: ℓᵢ = wᵢ·(xᵢ − yᵢ)², then reduced."
-    p = pointwise_args('mse_loss', 'numpy', input, target, weight, reduction, size_average, reduce, int_with_weight=True)
+    p = pointwise_args('mse_loss', NP, input, target, weight, reduction, size_average, reduce, int_with_weight=True)
     d = p.residual()
-    return reduce_loss(np.multiply(d, d, out=d), p.reduction, p.weight, dtype=p.dtype)   # squared in place: one pass, no new array
+    sq = np.multiply(d, d, out=d)                        # squared in place: one pass, no new array
+    if p.weight is not None and p.reduction == 'mean': return _np_weighted_mean(sq, p.weight, p.dtype)
+    return reduce_loss(sq, p.reduction, p.weight, dtype=p.dtype)
 
 # %% ../../nbs/11_mse_loss.ipynb #0ebe521f
 def mse_loss_grad(input:np.ndarray, # prediction x
@@ -34,7 +37,7 @@ def mse_loss_grad(input:np.ndarray, # prediction x
                   grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                  ) -> np.ndarray:
     "∂J/∂input of `mse_loss`: 2·g·wᵢ·(xᵢ − yᵢ), divided by n (or Σw) for 'mean', summed back to input's shape."
-    p = pointwise_args('mse_loss_grad', 'numpy', input, target, weight, reduction, size_average, reduce, int_with_weight=True)
+    p = pointwise_args('mse_loss_grad', NP, input, target, weight, reduction, size_average, reduce, int_with_weight=True)
     d = p.input - p.target
     if p.weight is None and p.reduction == 'mean':      # torch's C++ backward: (d · 2/n) · g
         g = grad_output_like('mse_loss_grad', grad_output, (), d.dtype)
@@ -46,7 +49,7 @@ def mse_loss_grad(input:np.ndarray, # prediction x
 def mse_loss_torch(input:torch.Tensor, target:torch.Tensor, size_average:bool|None=None, reduce:bool|None=None,
                    reduction:str='mean', weight:torch.Tensor|None=None) -> torch.Tensor:
     "torch's `mse_loss`, written from tensor primitives (exported as `lossbook.torch.mse_loss`)."
-    p = pointwise_args('mse_loss', 'torch', input, target, weight, reduction, size_average, reduce, int_with_weight=True)
+    p = pointwise_args('mse_loss', TORCH, input, target, weight, reduction, size_average, reduce, int_with_weight=True)
     d = p.input - p.target
     sq = d * d if p.weight is None and p.reduction == 'mean' and d.numel() > 1 else d.pow(2)
     return reduce_loss(sq, p.reduction, p.weight, dtype=p.dtype)

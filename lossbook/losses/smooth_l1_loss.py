@@ -14,14 +14,21 @@ __all__ = ['clipped_quadratic', 'smooth_l1_loss', 'smooth_l1_loss_grad', 'Clippe
            'SmoothL1Loss']
 
 # %% ../../nbs/12_smooth_l1_loss.ipynb #896c54f1
-def _smooth_l1_args(fn, kind, input, target, reduction, beta, size_average=None, reduce=None):
-    "Validate like torch (sizes, reduction, beta ≥ 0, then dtype: beta=0 accepts what `l1_loss` accepts); return the operands and β."
-    p = pointwise_args(fn, kind, input, target, None, reduction, size_average, reduce, allow_complex=True, allow_int=True)
-    beta = scalar(fn, 'beta', beta)
+def _smooth_l1_args(fn, xp, input, target, reduction, beta, size_average=None, reduce=None):
+    "Validate like torch (sizes, reduction, beta ≥ 0 — a bool is a number, as torch reads it —, then dtype: beta=0 accepts what `l1_loss` accepts); return the operands, β, and whether the loss is `l1_loss`."
+    p = pointwise_args(fn, xp, input, target, None, reduction, size_average, reduce, allow_complex=True, allow_int=True)
+    beta = scalar(fn, 'beta', beta, allow_bool=True)
     check_option(fn, 'beta', beta, beta >= 0, '>= 0', 'smooth_l1_loss does not support negative values for beta.')
-    l1 = beta == 0
-    floating_dtype(fn, input, target, allow_complex=l1, allow_int=l1 and p.reduction != 'mean')
-    return p, beta
+    floating_dtype(fn, input, target, allow_complex=beta == 0, allow_int=beta == 0 and p.reduction != 'mean')
+    # torch's kernel holds β in the dtype it computes in (float32 for float32 and half): a β that rounds to 0 there
+    # (1e-300 in float32) makes the kernel |d|, l1_loss — where ½d²/β would be 0/0
+    l1 = beta == 0 or _rounds_to_zero(beta, p.input.dtype)
+    return p, beta, l1
+
+def _rounds_to_zero(beta:float, dtype) -> bool:
+    "Does β > 0 round to 0 in the float `dtype` (NumPy or torch), i.e. is it at most half its smallest subnormal? (`torch.finfo` traces under torch.compile)"
+    fi = torch.finfo(dtype) if isinstance(dtype, torch.dtype) else np.finfo(dtype)
+    return beta <= float(fi.tiny) * float(fi.eps) / 2
 
 # %% ../../nbs/12_smooth_l1_loss.ipynb #f304b4ac
 def clipped_quadratic(d:np.ndarray, # the residual x − y, a temporary (overwritten)
@@ -46,9 +53,9 @@ def smooth_l1_loss(input:np.ndarray, # prediction x, any shape
                    beta:float=1.0, # threshold β ≥ 0 between the quadratic and the linear piece; 0 is l1_loss
                   ) -> np.ndarray:
     "Smooth L1 loss, as torch's `smooth_l1_loss`: 0.5·d²/β if |d| < β else |d| − 0.5·β, d = x − y, then reduced."
-    p, beta = _smooth_l1_args('smooth_l1_loss', 'numpy', input, target, reduction, beta, size_average, reduce)
+    p, beta, l1 = _smooth_l1_args('smooth_l1_loss', NP, input, target, reduction, beta, size_average, reduce)
     d = p.residual()
-    if beta == 0: return reduce_loss(np.abs(d), p.reduction, dtype=p.dtype)   # torch routes beta=0 to l1_loss (complex too)
+    if l1: return reduce_loss(np.abs(d), p.reduction, dtype=p.dtype)   # torch routes beta=0 to l1_loss (complex too)
     return reduce_loss(clipped_quadratic(d, beta, divide_by=beta), p.reduction, dtype=p.dtype)
 
 # %% ../../nbs/12_smooth_l1_loss.ipynb #3b4b0921
@@ -61,10 +68,10 @@ def smooth_l1_loss_grad(input:np.ndarray, # prediction x
                         grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                        ) -> np.ndarray:
     "∂J/∂input of `smooth_l1_loss`: g·clip(d/β, −1, 1) (g·sgn(d) for β = 0), divided by n for 'mean', summed back to input's shape."
-    p, beta = _smooth_l1_args('smooth_l1_loss_grad', 'numpy', input, target, reduction, beta, size_average, reduce)
+    p, beta, l1 = _smooth_l1_args('smooth_l1_loss_grad', NP, input, target, reduction, beta, size_average, reduce)
     d = p.input - p.target
     g = reduce_grad('smooth_l1_loss_grad', grad_output, d.shape, d.real.dtype, p.reduction)
-    if beta == 0: return sum_to(g * sgn(d), input)     # l1_loss's gradient
+    if l1: return sum_to(g * sgn(d), input)     # l1_loss's gradient
     lim = beta if beta <= np.finfo(d.dtype).max else np.inf
     u = np.clip(np.asarray(d), -lim, lim, out=np.empty(np.shape(d), d.dtype))   # ∂ℓ/∂d = u/β: d/β inside, ±1 outside, nan stays nan
     return sum_to(g * np.divide(u, beta, out=u), input)
@@ -111,9 +118,9 @@ class ClippedQuadratic(torch.autograd.Function):
 def smooth_l1_loss_torch(input:torch.Tensor, target:torch.Tensor, size_average:bool|None=None, reduce:bool|None=None,
                          reduction:str='mean', beta:float=1.0) -> torch.Tensor:
     "torch's `smooth_l1_loss`, written from tensor primitives (exported as `lossbook.torch.smooth_l1_loss`)."
-    p, beta = _smooth_l1_args('smooth_l1_loss', 'torch', input, target, reduction, beta, size_average, reduce)
+    p, beta, l1 = _smooth_l1_args('smooth_l1_loss', TORCH, input, target, reduction, beta, size_average, reduce)
     d = p.input - p.target
-    if beta == 0: return reduce_loss(d.abs(), p.reduction, dtype=p.dtype)    # torch routes beta=0 to l1_loss
+    if l1: return reduce_loss(d.abs(), p.reduction, dtype=p.dtype)    # torch routes beta=0 to l1_loss
     return reduce_loss(apply_fn(ClippedQuadratic, d, beta, beta), p.reduction, dtype=p.dtype)
 
 # %% ../../nbs/12_smooth_l1_loss.ipynb #970b114d

@@ -14,14 +14,14 @@ __all__ = ['pairwise_distance', 'pairwise_distance_grad', 'triplet_margin_loss',
            'triplet_margin_loss_torch', 'TripletMarginLoss']
 
 # %% ../../nbs/37_triplet_margin_loss.ipynb #634e3ccd
-def _triplet_args(fn:str, kind:str, anchor, positive, negative, margin, size_average, reduce, reduction,
+def _triplet_args(fn:str, xp, anchor, positive, negative, margin, size_average, reduce, reduction,
                   legacy:bool=True):
     "Validate like torch 2.13's `triplet_margin_loss` (and, `legacy=False`, `triplet_margin_with_distance_loss`)."
     if legacy: reduction = resolve_reduction(size_average, reduce, reduction)
     else: reduction = check_reduction(reduction)                                  # no 'elementwise_mean' there
     margin = scalar(fn, 'margin', margin)
     check_option(fn, 'margin', margin, margin > 0, '> 0', f'margin must be greater than 0, got {margin}')
-    a, p, n = check_arrays(fn, kind, anchor=anchor, positive=positive, negative=negative)
+    a, p, n = check_arrays(fn, xp, anchor=anchor, positive=positive, negative=negative)
     if not a.ndim == p.ndim == n.ndim:
         raise ShapeError(f"{fn}(): anchor, positive and negative must have the same number of dimensions, got anchor "
                          f"{tuple(a.shape)}, positive {tuple(p.shape)} and negative {tuple(n.shape)} "
@@ -110,8 +110,8 @@ def pairwise_distance_grad(x1:np.ndarray, x2:np.ndarray, p:float=2.0, eps:float=
     d = _pnorm(v, p)
     g = grad_output_like('pairwise_distance_grad', grad_output, d.shape, opmath(dt))
     gv = _pnorm_grad(v, d, p, g)
-    return (sum_to(gv.astype(dt), x1) if x1.dtype.kind == 'f' else None,
-            sum_to((-gv).astype(dt), x2) if x2.dtype.kind == 'f' else None)
+    return (sum_to(gv.astype(dt), x1) if np.issubdtype(x1.dtype, np.floating) else None,   # an integer input has no gradient
+            sum_to((-gv).astype(dt), x2) if np.issubdtype(x2.dtype, np.floating) else None)
 
 # %% ../../nbs/37_triplet_margin_loss.ipynb #44930c92
 def _np_triplet_parts(a, p, n, margin, pn, eps, swap):
@@ -140,7 +140,7 @@ def triplet_margin_loss(anchor:np.ndarray, # a: (N, D) or (D,)
                         reduction:str='mean', # 'none' | 'mean' (÷ number of triplets) | 'sum'
                        ) -> np.ndarray:
     "Triplet margin loss, as torch's `triplet_margin_loss`: max(0, μ + d(a, p) − d(a, n)), d = ‖x − y + eps‖_p, reduced."
-    a, pos, neg, margin, reduction = _triplet_args('triplet_margin_loss', 'numpy', anchor, positive, negative, margin,
+    a, pos, neg, margin, reduction = _triplet_args('triplet_margin_loss', NP, anchor, positive, negative, margin,
                                                    size_average, reduce, reduction)
     *_, pre, dt = _np_triplet_parts(a, pos, neg, margin, p, eps, swap)
     with np.errstate(invalid='ignore'):
@@ -162,7 +162,7 @@ def triplet_margin_loss_grad(anchor:np.ndarray, # a
                             ) -> tuple:
     "(∂J/∂anchor, ∂J/∂positive, ∂J/∂negative) of `triplet_margin_loss`: the hinge mask times ± the p-norm gradients."
     fn = 'triplet_margin_loss_grad'
-    a, pos, neg, margin, reduction = _triplet_args(fn, 'numpy', anchor, positive, negative, margin, size_average, reduce, reduction)
+    a, pos, neg, margin, reduction = _triplet_args(fn, NP, anchor, positive, negative, margin, size_average, reduce, reduction)
     d_ap, d_an, d_pn, pre, dt = _np_triplet_parts(a, pos, neg, margin, p, eps, swap)
     op = opmath(dt)
     g = reduce_grad(fn, grad_output, pre.shape, op, reduction)
@@ -181,7 +181,7 @@ def triplet_margin_loss_grad(anchor:np.ndarray, # a
     if d_pn is not None:
         gv = grads(pos, neg, d_pn, h_pn, ('positive', 'negative'))
         gp, gn = gp - gv, gn + gv
-    return tuple(sum_to(np.asarray(gx).astype(dt), x) if x.dtype.kind == 'f' else None for gx, x in ((ga, a), (gp, pos), (gn, neg)))
+    return tuple(sum_to(np.asarray(gx).astype(dt), x) if np.issubdtype(x.dtype, np.floating) else None for gx, x in ((ga, a), (gp, pos), (gn, neg)))
 
 # %% ../../nbs/37_triplet_margin_loss.ipynb #2d8e2668
 def _pairwise_distance_torch(x1:torch.Tensor, x2:torch.Tensor, p:float=2.0, eps:float=1e-6) -> torch.Tensor:
@@ -192,7 +192,7 @@ def triplet_margin_loss_torch(anchor:torch.Tensor, positive:torch.Tensor, negati
                               p:float=2, eps:float=1e-6, swap:bool=False, size_average:bool|None=None,
                               reduce:bool|None=None, reduction:str='mean') -> torch.Tensor:
     "torch's `triplet_margin_loss`, written from tensor primitives (exported as `lossbook.torch.triplet_margin_loss`)."
-    a, pos, neg, margin, reduction = _triplet_args('triplet_margin_loss', 'torch', anchor, positive, negative, margin,
+    a, pos, neg, margin, reduction = _triplet_args('triplet_margin_loss', TORCH, anchor, positive, negative, margin,
                                                    size_average, reduce, reduction)
     d_ap = _pairwise_distance_torch(a, pos, p, eps)
     d_an = _pairwise_distance_torch(a, neg, p, eps)

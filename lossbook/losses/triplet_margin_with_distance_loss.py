@@ -65,22 +65,22 @@ cosine_distance = Distance(_cosine_distance_np, _cosine_distance_grad, _cosine_d
 # %% ../../nbs/38_triplet_margin_with_distance_loss.ipynb #1b638553
 _DEFAULT_DISTANCE = pairwise_distance_fn()          # torch's default: pairwise_distance(x, y, p=2, eps=1e-6)
 
-def _resolve_distance(fn:str, kind:str, distance_function):
-    "(the distance to call, its VJP or None) for `kind` ('numpy' | 'torch'): any callable with a `grad` (and `torch`) attribute is taken as a `Distance`."
-    d = distance_function
-    if d is None: return (_pairwise_distance_torch, None) if kind == 'torch' else (_DEFAULT_DISTANCE, _DEFAULT_DISTANCE.grad)
+def _resolve_distance(fn:str, xp, distance_function):
+    "(the distance to call, its VJP or None) for namespace `xp` (NP | TORCH): any callable with a `grad` (and `torch`) attribute is taken as a `Distance`."
+    xp, d = namespace(xp), distance_function
+    if d is None: return (_pairwise_distance_torch, None) if xp is TORCH else (_DEFAULT_DISTANCE, _DEFAULT_DISTANCE.grad)
     if isinstance(d, tuple) and len(d) == 2 and all(callable(f) for f in d):
-        return (d[0], None) if kind == 'torch' else (d[0], d[1])
+        return (d[0], None) if xp is TORCH else (d[0], d[1])
     if callable(d):
-        if kind == 'torch': return (getattr(d, 'torch', None) or d), None
+        if xp is TORCH: return (getattr(d, 'torch', None) or d), None
         vjp = getattr(d, 'grad', None)
         return d, (vjp if callable(vjp) else None)
     raise TypeError(f"{fn}(): distance_function must be a callable (x, y) -> distances, a Distance, a (fn, grad) pair "
                     f"or None, got {type(d).__name__} {d!r} (torch: 'object is not callable')")
 
-def _distances(fn:str, kind:str, dist, a, p, n, swap:bool):
+def _distances(fn:str, xp, dist, a, p, n, swap:bool):
     "d(a, p), d(a, n) and, with swap, d(p, n) — each checked to be an array of the namespace, the pairs to broadcast."
-    out = []
+    xp, out = namespace(xp), []
     pairs = (((a, p), ('anchor', 'positive')), ((a, n), ('anchor', 'negative')), ((p, n), ('positive', 'negative')))
     for (x, y), names in pairs[:3 if swap else 2]:
         name = f'd({names[0]}, {names[1]})'
@@ -88,12 +88,13 @@ def _distances(fn:str, kind:str, dist, a, p, n, swap:bool):
             broadcast_shape(fn, x, y, mode='silent', names=names)
         try: d = dist(x, y)
         except ValueError as e:                                         # NumPy's broadcast error: torch's is a RuntimeError
-            if kind == 'torch': raise
+            if xp is TORCH: raise
             raise ShapeError(f"{fn}(): distance_function failed on {name}: {e}") from e
-        if kind == 'numpy' and isinstance(d, np.generic): d = np.asarray(d)
-        if not (is_tensor(d) if kind == 'torch' else isinstance(d, np.ndarray)):
-            raise TypeError(f"{fn}(): distance_function returned {type(d).__name__} for {name}, not a "
-                            f"{'tensor' if kind == 'torch' else 'NumPy array'} (torch: 'clamp_min() received an invalid combination of arguments')")
+        got = None if xp.belongs_elsewhere(d) else xp.take(d)        # a NumPy scalar becomes a 0-d array; a list is refused
+        if got is None:
+            raise TypeError(f"{fn}(): distance_function returned {type(d).__name__} for {name}, not {xp.what} "
+                            "(torch: 'clamp_min() received an invalid combination of arguments')")
+        d = got
         out.append(d)
     broadcast_shape(fn, *out[:2], mode='silent', names=('d(anchor, positive)', 'd(anchor, negative)'))
     if swap: broadcast_shape(fn, out[1], out[2], mode='silent', names=('d(anchor, negative)', 'd(positive, negative)'))
@@ -115,9 +116,9 @@ def triplet_margin_with_distance_loss(anchor:np.ndarray, # a: (N, *), what dista
                                      ) -> np.ndarray:
     "Triplet loss with any distance, as torch's `triplet_margin_with_distance_loss`: max(0, μ + d(a, p) − d(a, n)), reduced."
     fn = 'triplet_margin_with_distance_loss'
-    a, p, n, margin, reduction = _triplet_args(fn, 'numpy', anchor, positive, negative, margin, None, None, reduction, legacy=False)
-    dist, _ = _resolve_distance(fn, 'numpy', distance_function)
-    d_ap, d_an, d_pn = _distances(fn, 'numpy', dist, a, p, n, swap)
+    a, p, n, margin, reduction = _triplet_args(fn, NP, anchor, positive, negative, margin, None, None, reduction, legacy=False)
+    dist, _ = _resolve_distance(fn, NP, distance_function)
+    d_ap, d_an, d_pn = _distances(fn, NP, dist, a, p, n, swap)
     with np.errstate(invalid='ignore', over='ignore'):
         dneg = d_an if d_pn is None else _np_minimum(d_an, d_pn)
         pre = np.asarray((margin + d_ap) - dneg)
@@ -137,12 +138,12 @@ def triplet_margin_with_distance_loss_grad(anchor:np.ndarray, # a
                                           ) -> tuple:
     "(∂J/∂anchor, ∂J/∂positive, ∂J/∂negative) of `triplet_margin_with_distance_loss`, through the distance's VJP."
     fn = 'triplet_margin_with_distance_loss_grad'
-    a, p, n, margin, reduction = _triplet_args(fn, 'numpy', anchor, positive, negative, margin, None, None, reduction, legacy=False)
-    dist, vjp = _resolve_distance(fn, 'numpy', distance_function)
+    a, p, n, margin, reduction = _triplet_args(fn, NP, anchor, positive, negative, margin, None, None, reduction, legacy=False)
+    dist, vjp = _resolve_distance(fn, NP, distance_function)
     if vjp is None:
         raise TypeError(f"{fn}(): distance_function {distance_function!r} has no gradient: pass a Distance(fn, grad), a pair "
                         "(fn, grad) with grad(x, y, g) -> (g·∂d/∂x, g·∂d/∂y), or use lossbook.torch (autograd)")
-    d_ap, d_an, d_pn = _distances(fn, 'numpy', dist, a, p, n, swap)
+    d_ap, d_an, d_pn = _distances(fn, NP, dist, a, p, n, swap)
     with np.errstate(invalid='ignore', over='ignore'):
         dneg = d_an if d_pn is None else _np_minimum(d_an, d_pn)
         pre = np.asarray((margin + d_ap) - dneg)
@@ -155,14 +156,16 @@ def triplet_margin_with_distance_loss_grad(anchor:np.ndarray, # a
         h_an, h_pn = np.where(d_an > d_pn, 0, half), np.where(d_an < d_pn, 0, half)
     def back(x, y, d, hh):
         gx, gy = vjp(x, y, sum_to(np.asarray(hh, dt), np.empty(d.shape, dt)))
-        return np.asarray(gx), np.asarray(gy)
+        return (None if gx is None else np.asarray(gx)), (None if gy is None else np.asarray(gy))   # None: an integer input
+    def add(u, v): return v if u is None else u if v is None else u + v
     ga, gp = back(a, p, d_ap, h)
     gx, gn = back(a, n, d_an, h_an)
-    ga = ga + gx
+    ga = add(ga, gx)
     if d_pn is not None:
         gx, gy = back(p, n, d_pn, h_pn)
-        gp, gn = gp + gx, gn + gy
-    return tuple(sum_to(np.asarray(gr).astype(x.dtype if x.dtype.kind == 'f' else dt), x) if x.dtype.kind == 'f' else None
+        gp, gn = add(gp, gx), add(gn, gy)
+    # an integer input has no gradient (torch cannot differentiate it); a float one gets its own dtype
+    return tuple(sum_to(np.asarray(gr).astype(x.dtype), x) if np.issubdtype(x.dtype, np.floating) and gr is not None else None
                  for gr, x in ((ga, a), (gp, p), (gn, n)))
 
 # %% ../../nbs/38_triplet_margin_with_distance_loss.ipynb #1f5827a4
@@ -171,9 +174,9 @@ def triplet_margin_with_distance_loss_torch(anchor:torch.Tensor, positive:torch.
                                             reduction:str='mean') -> torch.Tensor:
     "torch's `triplet_margin_with_distance_loss`, from tensor primitives (exported as `lossbook.torch.triplet_margin_with_distance_loss`)."
     fn = 'triplet_margin_with_distance_loss'
-    a, p, n, margin, reduction = _triplet_args(fn, 'torch', anchor, positive, negative, margin, None, None, reduction, legacy=False)
-    dist, _ = _resolve_distance(fn, 'torch', distance_function)
-    d_ap, d_an, d_pn = _distances(fn, 'torch', dist, a, p, n, swap)
+    a, p, n, margin, reduction = _triplet_args(fn, TORCH, anchor, positive, negative, margin, None, None, reduction, legacy=False)
+    dist, _ = _resolve_distance(fn, TORCH, distance_function)
+    d_ap, d_an, d_pn = _distances(fn, TORCH, dist, a, p, n, swap)
     if swap: d_an = torch.minimum(d_an, d_pn)
     return reduce_loss(torch.clamp_min(margin + d_ap - d_an, 0), reduction)
 
