@@ -20,9 +20,9 @@ import torch
 __all__ = ['NP', 'TORCH', 'AUTOCAST_FLOAT32', 'REDUCTIONS', 'ROLES', 'GRAD_ROLES', 'REGISTRY', 'ShapeError', 'OptionError',
            'DTypeError', 'TargetError', 'IndexShapeError', 'TargetDTypeError', 'is_tensor', 'numel', 'is_array',
            'Namespace', 'namespace', 'xp_of', 'autocast_float32', 'check_arrays', 'promote_types', 'result_type',
-           'floating_dtype', 'opmath', 'broadcast_shape', 'check_shape', 'check_weight', 'check_option', 'scalar',
-           'in_transform', 'concrete', 'check_reduction', 'legacy_reduction', 'resolve_reduction', 'reduce_loss',
-           'grad_output_like', 'reduce_grad', 'sum_to', 'sgn', 'keep_graph', 'forward_mode', 'apply_fn',
+           'dtype_name', 'floating_dtype', 'opmath', 'broadcast_shape', 'check_shape', 'check_weight', 'check_option',
+           'scalar', 'in_transform', 'concrete', 'check_reduction', 'legacy_reduction', 'resolve_reduction',
+           'reduce_loss', 'grad_output_like', 'reduce_grad', 'sum_to', 'sgn', 'keep_graph', 'forward_mode', 'apply_fn',
            'recompute_when_compiled', 'Call', 'class_denominator', 'Pointwise', 'pointwise_args', 'ClassArgs',
            'check_batch', 'class_args', 'class_call', 'param_comments', 'criterion_doc', 'Criterion', 'LossInfo',
            'register', 'losses', 'loss_table', 'loss_curve', 'sweep', 'plot_loss']
@@ -186,6 +186,15 @@ def _kind(dt) -> str:
     if isinstance(dt, torch.dtype):
         return 'c' if dt.is_complex else 'f' if dt.is_floating_point else 'b' if dt == torch.bool else 'i'
     return np.dtype(dt).kind
+
+_DTYPE_NAMES = {}
+def dtype_name(dt) -> str:
+    "'int64', 'uint8', 'float32', …: one name for a NumPy or a torch dtype (cached: `str(dtype)` costs microseconds, and a front door asks on every call)."
+    try: return _DTYPE_NAMES[dt]
+    except KeyError:
+        name = _DTYPE_NAMES[dt] = str(dt).removeprefix('torch.')
+        return name
+
 
 def floating_dtype(fn:str, # the loss, named in the error
                    *arrays, # NumPy arrays or tensors (`None` skipped)
@@ -554,7 +563,7 @@ def class_args(fn:str, # the loss, named in errors
     C = input.shape[1] if input.ndim > 1 else input.shape[0]
     probs = allow_probs and _kind(target.dtype) == 'f' and tuple(target.shape) == tuple(input.shape)
     if not probs:
-        if str(target.dtype) not in ('int64', 'uint8', 'torch.int64', 'torch.uint8'):
+        if dtype_name(target.dtype) not in ('int64', 'uint8'):
             raise TargetDTypeError(f"{fn}(): a class-index target must be int64 (or uint8), got {target.dtype} "
                                    f"(torch: 'expected target dtype to be Long or Byte')"
                                    + (" — a probability target must have the input's shape" if allow_probs and _kind(target.dtype) == 'f' else ''))
@@ -569,11 +578,12 @@ def class_args(fn:str, # the loss, named in errors
                          f"(torch: 'weight tensor should be defined either for all {C} classes or no classes')")
     if not probs and concrete(target):   # a value check: skipped where the values cannot be read (see `concrete`)
         t = xp.long(target.detach() if is_tensor(target) else target)   # uint8 widened: −100 must not wrap to 156
-        bad = ((t < 0) | (t >= C)) & (t != ignore_index)
-        if bool(bad.any()):
-            first = (t[bad] if not is_tensor(t) else t[bad]).reshape(-1)[0]
-            raise TargetError(f"{fn}(): class index {int(first)} is out of bounds for {C} classes "
-                              f"(ignore_index={ignore_index}; torch: 'Target {int(first)} is out of bounds.')")
+        if numel(t) and (t.min() < 0 or t.max() >= C):   # two reductions first: the common, valid case stops here
+            bad = ((t < 0) | (t >= C)) & (t != ignore_index)
+            if bool(bad.any()):
+                first = t[bad].reshape(-1)[0]
+                raise TargetError(f"{fn}(): class index {int(first)} is out of bounds for {C} classes "
+                                  f"(ignore_index={ignore_index}; torch: 'Target {int(first)} is out of bounds.')")
     floating_dtype(fn, input)
     return ClassArgs(input, target, weight, probs, C, reduction)
 

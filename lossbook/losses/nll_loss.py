@@ -36,7 +36,7 @@ def _nll_args(fn:str, xp, input, target, weight, ignore_index, reduction, size_a
     kdim = input.ndim >= 3
     if kdim and weight is not None and weight.ndim != 1 and numel(weight) == input.shape[1]:
         weight = weight.reshape(-1)                    # torch's K-dim kernel only counts the weight's elements
-    uint8 = str(target.dtype) in ('uint8', 'torch.uint8')
+    uint8 = dtype_name(target.dtype) == 'uint8'
     if uint8: target = xp.long(target)                 # compared with ignore_index as int64
     a = class_args(fn, xp, input, target, weight, ignore_index, reduction, size_average, reduce)
     if uint8 and kdim and (a.reduction == 'none' or numel(a.target) > 0):
@@ -55,8 +55,10 @@ def _pick(x:np.ndarray, y:np.ndarray, w, ignore_index:int):
     "(x[i, y_i], the class axis, the mask m of targets that count, the safe index, w[y_i] or None) for a NumPy input."
     ax = 1 if x.ndim > 1 else 0
     keep = y != ignore_index
-    ys = np.where(keep, y, 0)                                      # ignored targets point at class 0, masked later
-    if x.shape[ax]: picked = np.take_along_axis(x, np.expand_dims(ys, ax), ax).squeeze(ax)
+    ys = y if keep.all() else np.where(keep, y, 0)                 # ignored targets point at class 0, masked later
+    if x.ndim == 2 and x.shape[1] and x.flags.c_contiguous:          # (N, C): one gather from the flat array, ~4× faster
+        picked = x.reshape(-1)[np.arange(len(ys)) * x.shape[1] + ys]
+    elif x.shape[ax]: picked = np.take_along_axis(x, np.expand_dims(ys, ax), ax).squeeze(ax)
     else: picked = np.zeros(y.shape, x.dtype)                        # C = 0: every target must be ignored
     return picked, ax, keep, ys, (None if w is None else w[ys])
 
