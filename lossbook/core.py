@@ -135,7 +135,7 @@ def autocast_float32(fn:str, arrays:list) -> list:
 
 def check_arrays(fn:str, # the loss, named in the error message
                  xp, # NP | TORCH (or 'numpy' | 'torch'): which namespace is asking
-                 optional:tuple=('weight',), # names that may be `None`
+                 optional:tuple=('weight',), # names that may be None
                  **arrays): # argument name → value
     "Return the named arguments as arrays of namespace `xp` (as `torch.autocast` casts them), or raise a `TypeError` naming the first one that is not."
     xp = namespace(xp)
@@ -197,9 +197,9 @@ def dtype_name(dt) -> str:
 
 
 def floating_dtype(fn:str, # the loss, named in the error
-                   *arrays, # NumPy arrays or tensors (`None` skipped)
-                   allow_complex:bool=False, # complex input is fine (`l1_loss` takes it)
-                   allow_int:bool=False, # integer input is fine (`l1_loss` with `'none'`/`'sum'`)
+                   *arrays, # NumPy arrays or tensors (None skipped)
+                   allow_complex:bool=False, # complex input is fine (l1_loss takes it)
+                   allow_int:bool=False, # integer input is fine (l1_loss with 'none'/'sum')
                    broadcast:bool=True): # the operands were broadcast first, so a 0-d one promotes like a full array
     "The dtype the loss computes in: the promoted dtype of `arrays`; a `DTypeError` unless it is floating (or allowed)."
     arrays = [a for a in arrays if a is not None]
@@ -227,7 +227,7 @@ def _torch_result_type(arrays):
         if a.dim(): dim = a.dtype if dim is None else torch.promote_types(dim, a.dtype)
         else:       zero = a.dtype if zero is None else torch.promote_types(zero, a.dtype)
     if dim is None or zero is None: return dim if zero is None else zero
-    kh, kl = _kind(dim), _kind(zero)               # torch's combine_categories, as `_combine_categories` for NumPy
+    kh, kl = _kind(dim), _kind(zero)               # torch's combine_categories, as _combine_categories for NumPy
     if kh == 'c' or (kh == 'f' and kl != 'c'): return dim
     if kl == 'c': return _COMPLEX_OF.get(dim, torch.complex64) if kh == 'f' else zero   # a float meets a complex: its own precision
     return torch.promote_types(dim, zero) if (kh == 'b' or kl == 'f') else dim
@@ -283,7 +283,7 @@ def check_option(fn:str, # the loss, named in the error
     if not ok: raise OptionError(f"{fn}(): {name}={value!r} must be {must} (torch: '{torch_says}')")
 
 def scalar(fn:str, name:str, value,
-           allow_bool:bool=False) -> float: # a Python bool is a number (True → 1.0), as torch's argument parser reads `margin=True`
+           allow_bool:bool=False) -> float: # a Python bool is a number (True → 1.0), as torch's argument parser reads margin=True
     "A float option as a Python number: floats, ints, NumPy scalars and one-element arrays or tensors pass; else a `TypeError`."
     if isinstance(value, bool) and allow_bool: return float(value)
     if isinstance(value, bool) or not (isinstance(value, (int, float, np.generic)) or (is_array(value) and numel(value) == 1)):
@@ -349,7 +349,7 @@ def _np_sum(x):
 
 def reduce_loss(loss, # the unreduced loss ℓ, NumPy array or tensor
            reduction:str='mean', # 'none' | 'mean' | 'sum' | 'batchmean'
-           weight=None, # optional per-element weight w, broadcast against `loss`
+           weight=None, # optional per-element weight w, broadcast against loss
            weighted_mean:str='weight', # with a weight, 'mean' divides by Σw ('weight') or by n ('count')
            denom=None, # an explicit divisor D for 'mean' / 'batchmean' (a number, or a 0-d array / tensor)
            dtype=None): # the dtype of the result: a half-precision loss computed in float32 casts back — after the sum, or, with a weight, before weighting (as torch's weighted paths); 'opmath': sum a half-precision loss in float32 and return it in its own dtype
@@ -398,11 +398,11 @@ def grad_output_like(fn:str, grad_output, shape, dtype):
     return grad_output
 
 def reduce_grad(fn:str, # the gradient function, named in errors
-                grad_output, # ∂J/∂L: `None` (ones), or an array shaped like the loss's output
+                grad_output, # ∂J/∂L: None (ones), or an array shaped like the loss's output
                 shape:tuple, # shape of the unreduced loss ℓ
                 dtype, # dtype of the loss
                 reduction:str='mean', weight=None, weighted_mean:str='weight',
-                denom=None): # the explicit divisor of `reduce_loss`, if the loss used one
+                denom=None): # the explicit divisor of reduce_loss, if the loss used one
     "∂J/∂ℓᵢ for every element of the unreduced loss: the vector–Jacobian product of `reduce_loss`."
     out_shape = shape if reduction == 'none' else ()
     g = grad_output_like(fn, grad_output, out_shape, dtype)
@@ -417,7 +417,7 @@ def reduce_grad(fn:str, # the gradient function, named in errors
     return g * weight.astype(dtype, copy=False) if weight is not None else g
 
 def sum_to(grad, like,
-           shape:tuple|None=None): # the shape `like` took part in the computation with (e.g. `var` unsqueezed to (N, 1)), if not its own
+           shape:tuple|None=None): # the shape like took part in the computation with (e.g. var unsqueezed to (N, 1)), if not its own
     "The gradient of `like`: `grad` summed over the axes that broadcasting added or stretched, in `like`'s dtype and shape."
     shape = tuple(like.shape) if shape is None else tuple(shape)
     lead = grad.ndim - len(shape)
@@ -508,10 +508,10 @@ def pointwise_args(fn:str, # the loss, named in errors
                    input, target, weight=None,
                    reduction:str='mean', size_average=None, reduce=None, # as torch takes them
                    dtype_from:str='both', # 'both': promote input and target; 'input': compute in input's dtype (huber_loss)
-                   broadcast:str='warn', # 'warn' | 'silent' | 'exact': see `broadcast_shape`
-                   allow_bool:bool=True, # bool input promotes to the target's float (False: refused, as `l1_loss`'s subtraction refuses it)
+                   broadcast:str='warn', # 'warn' | 'silent' | 'exact': see broadcast_shape
+                   allow_bool:bool=True, # bool input promotes to the target's float (False: refused, as l1_loss's subtraction refuses it)
                    int_with_weight:bool=False, # with a weight, integer operands pass (torch's weighted path is plain tensor arithmetic)
-                   **dtype_rules) -> Pointwise: # `allow_complex` / `allow_int`, passed to `floating_dtype`
+                   **dtype_rules) -> Pointwise: # allow_complex / allow_int, passed to floating_dtype
     "Validate like torch and return the operands broadcast to one shape, in the dtype the loss computes in."
     xp = namespace(xp)
     input, target, weight = check_arrays(fn, xp, input=input, target=target, weight=weight)
@@ -576,7 +576,7 @@ def class_args(fn:str, # the loss, named in errors
     if weight is not None and tuple(weight.shape) != (C,):
         raise ShapeError(f"{fn}(): weight must have shape ({C},), one weight per class, got {tuple(weight.shape)} "
                          f"(torch: 'weight tensor should be defined either for all {C} classes or no classes')")
-    if not probs and concrete(target):   # a value check: skipped where the values cannot be read (see `concrete`)
+    if not probs and concrete(target):   # a value check: skipped where the values cannot be read (see concrete)
         t = xp.long(target.detach() if is_tensor(target) else target)   # uint8 widened: −100 must not wrap to 156
         if numel(t) and (t.min() < 0 or t.max() >= C):   # two reductions first: the common, valid case stops here
             bad = ((t < 0) | (t >= C)) & (t != ignore_index)
@@ -666,7 +666,7 @@ def _call_loss(self, numpy_fn, torch_fn, *args):
 class Criterion(torch.nn.Module):
     "Base of lossbook's criterion classes: stores the constructor options, calls the loss's NumPy or torch function."
     functional = ''  # the loss's functional name in the registry, e.g. 'l1_loss' (no annotation: torch.jit.script reads annotations)
-    _numpy = _torch = None   # set by `register`: the class holds its functions (and so does its forward), never a name to look up
+    _numpy = _torch = None   # set by register: the class holds its functions (and so does its forward), never a name to look up
     _data_args: tuple = ()   # the functional's data arguments, in its order
     __jit_unused_properties__ = ['options']   # torch.jit.script leaves these to Python
 
@@ -706,12 +706,12 @@ class Criterion(torch.nn.Module):
         return {k: getattr(self, k) for k in self._options}
 
     def extra_repr(self) -> str:
-        return ''   # torch's losses print as `MSELoss()`: the options are attributes, not part of the repr
+        return ''   # torch's losses print as MSELoss(): the options are attributes, not part of the repr
 
 # %% ../nbs/00_core.ipynb #f59e88ab
 ROLES = ('input', 'target', 'label', 'lengths', 'weight', 'const', 'option')
 GRAD_ROLES = ('input', 'target', 'weight')   # the roles torch differentiates
-_TORCH = object()   # `reference`'s default: torch.nn.functional.<name>
+_TORCH = object()   # reference's default: torch.nn.functional.<name>
 
 @dataclass
 class LossInfo:
@@ -730,10 +730,10 @@ class LossInfo:
     description: str = ''     # one line
     reference: Any = _TORCH   # what lossbook is checked against: torch.nn.functional.<name> (default), the name of another
                               # torch.nn.functional function (a stand-in, an alias), any callable (a loss torch lacks), or None
-    reference_package: str = 'torch'   # the package `reference` comes from, as a reader would install it
+    reference_package: str = 'torch'   # the package reference comes from, as a reader would install it
     reference_criterion: Any = _TORCH  # the reference's criterion class: torch.nn.<Criterion> (default), a class, or None
     data_args: tuple = ()     # what a criterion's forward takes; filled from the reference's (or lossbook.torch's) signature
-    example: str = ''         # a doctest of the criterion (`>>>` lines and their output), shown in its docstring and run by the tests
+    example: str = ''         # a doctest of the criterion (>>> lines and their output), shown in its docstring and run by the tests
 
     def __post_init__(self):
         bad = {k: r for k, r in self.args.items() if r not in ROLES}
@@ -809,7 +809,7 @@ def loss_table(site:str|None=None) -> str:
 def loss_curve(name:str, # a registered loss
                x, # the variable on the horizontal axis
                make_args:Callable|None=None, # x → positional args; default (x, zeros): x is the residual input − target
-               wrt:str|int=0, # which differentiable input's gradient: a name from `grad_args` or its position
+               wrt:str|int=0, # which differentiable input's gradient: a name from grad_args or its position
                element:Callable|None=None, # (output, gradient) → the two curves, one value per x (default: as they are)
                **options):
     "(loss, d loss / d wrt) at each `x`, from `lossbook.numpy`."

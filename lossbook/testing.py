@@ -90,17 +90,17 @@ def _named(info:LossInfo, args:tuple, kwargs:dict) -> dict:
     names = list(inspect.signature(info.reference_fn).parameters)
     return {**dict(zip(names, args)), **kwargs}
 
-def check_parity(loss:str|LossInfo, # a registered name, or a `LossInfo`
+def check_parity(loss:str|LossInfo, # a registered name, or a LossInfo
                  args:tuple, # the positional NumPy arrays (input, target, …)
                  kwargs:dict|None=None, # options (and keyword-only arguments) held fixed
-                 grid:dict|None=None, # option → values to sweep (default: the spec's whole grid, filtered by its `valid`)
+                 grid:dict|None=None, # option → values to sweep (default: the spec's whole grid, filtered by its valid)
                  dtype=np.float64, # floating arrays are cast to this dtype first (None: keep each array's own)
                  seed:int=0, # for drawn options and the random grad_output
                  quiet:bool=False, # print the one-line summary?
                  device='cpu', # where the tensors live: 'cuda' checks lossbook.torch against torch's CUDA kernels
                  grads:bool=True, # compare gradients too (False only where torch's own backward fails, e.g. huber_loss on mixed dtypes)
-                 spec_:Spec|None=None, # the test spec (default: `spec(name)`)
-                 **tol): # rtol/atol for `assert_close`, when a case needs them
+                 spec_:Spec|None=None, # the test spec (default: spec(name))
+                 **tol): # rtol/atol for assert_close, when a case needs them
     "Assert that both implementations, the gradient and the criterion match torch over every option set of the grid; print a summary."
     info = _info(loss)
     if grid is None:
@@ -156,7 +156,7 @@ def _check_one(info, args, opts, rng, device, grads, tol, through=None):
     diff = [k for k, t in rnamed.items() if is_tensor(t) and t.requires_grad]
     rg = torch.autograd.grad(ref, [rnamed[k] for k in diff], g, allow_unused=True)
     og = torch.autograd.grad(out, [onamed[k] for k in diff], g, allow_unused=True)
-    if through is not None:   # torch's backward is not the derivative here: compare both through `through` (e.g. a log_softmax)
+    if through is not None:   # torch's backward is not the derivative here: compare both through through (e.g. a log_softmax)
         og, rg_through = (_grads_through(f, n, diff, through, g) for f, n in ((info.torch, onamed), (info.reference_fn, rnamed)))
     for k, a, b in zip(diff, og, rg if through is None else rg_through):
         a = torch.zeros_like(rnamed[k]) if a is None else a
@@ -167,7 +167,7 @@ def _check_one(info, args, opts, rng, device, grads, tol, through=None):
     assert len(ngrad) <= len(info.grad_args), f"{tag}: numpy_grad returned {len(ngrad)} arrays for {info.grad_args}"
     ngrad = dict(zip(info.grad_args, ngrad))
     for k in info.grad_args:
-        if k not in diff:   # not an array here (a float `var`, no `linear_bias`): no gradient to return
+        if k not in diff:   # not an array here (a float var, no linear_bias): no gradient to return
             assert ngrad.get(k) is None, f"{tag}: numpy_grad returned a gradient for {k!r}, which is not a differentiable array here"
             continue
         assert k in ngrad, f"{tag}: numpy_grad returned no gradient for {k!r}"
@@ -203,7 +203,7 @@ def _check_criterion(info, args, opts, device, tol) -> int:
     return 1
 
 # %% ../nbs/01_testing.ipynb #d4b84351
-def check_raises(loss:str|LossInfo, # a registered name, or a `LossInfo`
+def check_raises(loss:str|LossInfo, # a registered name, or a LossInfo
                  args:tuple, # NumPy arrays (torch gets them as tensors)
                  kwargs:dict|None=None, # options
                  match:str|None=None): # a fragment lossbook's message must contain
@@ -241,7 +241,7 @@ def _suite_shapes(sp) -> list:
 def parity_suite(loss:str, # a registered name
                  shapes:list|None=None, # the shapes to sample (default: those of 0-d, 1-d, 2-d, 4-d and empty that the spec takes)
                  dtypes:tuple=(np.float64, np.float32), # each shape's grid runs in each dtype
-                 invalid:bool=True, # every bad input of the spec, through `check_raises`
+                 invalid:bool=True, # every bad input of the spec, through check_raises
                  compiled:bool=True, # torch.compile(fullgraph=True) of lossbook.torch against the reference
                  seed:int=0, quiet:bool=False) -> dict:
     "The standard 'Parity, in full' tail: the spec's grid × shapes × dtypes, its bad inputs, and the compiled function; returns counts."
@@ -304,7 +304,7 @@ class Case:
     info: LossInfo
     spec: Spec
     shape: tuple
-    options: dict   # the drawn grid values (a `Draw` still unmaterialized)
+    options: dict   # the drawn grid values (a Draw still unmaterialized)
     variants: dict
     scale: float
     seed: int

@@ -206,3 +206,143 @@ def test_every_loss_page_links_the_chooser():
     for p in LOSS_NBS:
         md = ' '.join(''.join(c['source']) for c in json.loads(p.read_text())['cells'] if c['cell_type'] == 'markdown')
         assert '50_which_loss.ipynb' in md, p.name
+
+
+# --- what a reader sees ------------------------------------------------------------------------------------------------
+
+def test_no_control_characters_in_markdown():
+    "A TeX command typed into a JSON string loses its backslash (\\b of \\beta is a backspace, \\f of \\frac a form feed, \\r of \\right a line break): no control characters, and no line that starts with what is left of \\frac or \\right."
+    for p in NOTEBOOKS:
+        for c in json.loads(p.read_text())['cells']:
+            if c['cell_type'] != 'markdown': continue
+            s = ''.join(c['source'])
+            bad = re.search(r'[\x00-\x08\x0b-\x1f]|^(rac\b|rac\{|ight[)\]|.])', s, flags=re.M)
+            assert not bad, f"{p.name} cell {c.get('id')}: {s[max(0, bad.start() - 40):bad.end() + 20]!r}"
+
+
+def _raw_markdown(html: str) -> list:
+    "Markdown or TeX that reached a page as text: a link's `](http`, `_{`/`^{` outside math, a link inside a code comment."
+    text = _text_outside_code(html)
+    hits = [text[max(0, m.start() - 40):m.end() + 30] for m in re.finditer(r'\]\(https?:|_\{|\^\{', text)]
+    hits += re.findall(r'<span class="co">[^<]*\]\(https?:[^<]*</span>', html)
+    return hits
+
+
+def _dead_links(site: Path, page: str, ids: dict) -> list:
+    "Internal hrefs of `page` whose file or `#anchor` does not exist in the built site."
+    dead = []
+    for href in re.findall(r'href="([^"]+)"', (site / page).read_text()):
+        if re.match(r'(https?:|mailto:|javascript:|data:)', href): continue
+        f, _, anchor = href.partition('#')
+        target = f or page
+        if not (site / target).exists(): dead.append(href); continue
+        if anchor and target.endswith('.html') and anchor not in ids.setdefault(target, set(re.findall(r'\sid="([^"]+)"', (site / target).read_text()))):
+            dead.append(href)
+    return dead
+
+
+def test_the_page_checks_can_fail(tmp_path):
+    "The raw-markdown and dead-link checks, on a deliberately broken page."
+    broken = ('<html><body><main><p>See [cross_entropy](https://x.io) and Σ_{i≠y} here</p>'
+              '<pre><code><span class="co"># as in [`f`](https://lossbook.github.io/x.html#f)</span></code></pre>'
+              '<a href="nowhere.html">a</a><a href="#missing">b</a><span id="here"></span><a href="#here">c</a></main></body></html>')
+    (tmp_path / 'page.html').write_text(broken)
+    assert len(_raw_markdown(broken)) == 3
+    assert _dead_links(tmp_path, 'page.html', {}) == ['nowhere.html', '#missing']
+
+
+@needs_quarto
+def test_no_raw_markdown_or_tex_on_any_page(site):
+    for p in NOTEBOOKS:
+        hits = _raw_markdown((site / _page(p)).read_text())
+        assert not hits, f'{_page(p)}: {hits[:3]}'
+
+
+@needs_quarto
+def test_every_internal_link_and_anchor_resolves(site):
+    ids = {}
+    for p in NOTEBOOKS:
+        dead = _dead_links(site, _page(p), ids)
+        assert not dead, f'{_page(p)}: {dead[:8]}'
+
+
+# --- in a browser: headless Chromium at 1280 × 800, KaTeX from the npm registry (the pages load it from a CDN) -------
+
+CHROMIUM = next((shutil.which(b) for b in ('chromium', 'chromium-browser', 'google-chrome') if shutil.which(b)), None)
+needs_browser = pytest.mark.skipif(QUARTO is None or CHROMIUM is None or shutil.which('npm') is None,
+                                   reason='needs Quarto, Chromium (Debian: apt-get install chromium) and npm')
+
+_PROBE = '''<script>
+window.addEventListener('load', () => setTimeout(() => {
+  const main = (document.querySelector('main') || document.body).getBoundingClientRect();
+  const out = {overflow: [], katexErrors: [], height: document.documentElement.scrollHeight, main: main.width};
+  for (const el of document.querySelectorAll('.katex-display, div.sourceCode, div.cell-output pre')) {
+    if (el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right > main.right + 1)
+      out.overflow.push((el.className || el.tagName) + ': ' + el.textContent.slice(0, 80));
+  }
+  for (const el of document.querySelectorAll('.katex-error')) out.katexErrors.push(el.textContent.slice(0, 80));
+  const pre = document.createElement('pre'); pre.id = 'lossbook-probe'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+}, 1500));
+</script>'''
+
+
+@pytest.fixture(scope='module')
+def katex(site, tmp_path_factory):
+    "The KaTeX that _quarto.yml pins, from the npm registry, copied into the built site as katex/."
+    url = re.search(r'url: "(https://cdn\.jsdelivr\.net/npm/katex@([\d.]+)/dist/)"', (NBS / '_quarto.yml').read_text())
+    tmp = tmp_path_factory.mktemp('katex')
+    r = subprocess.run(['npm', 'pack', f'katex@{url[2]}'], cwd=tmp, capture_output=True, text=True, timeout=300)
+    if r.returncode: pytest.skip(f'npm pack katex failed: {r.stderr[-300:]}')
+    subprocess.run(['tar', 'xzf', next(tmp.glob('katex-*.tgz')).name], cwd=tmp, check=True)
+    shutil.copytree(tmp / 'package' / 'dist', site / 'katex', dirs_exist_ok=True)
+    return url[1]
+
+
+def _probe(site: Path, page: str, cdn: str, inject: str = '') -> dict:
+    "Load `page` in headless Chromium at 1280 × 800 (KaTeX served from the site) and return what the probe measured."
+    html = (site / page).read_text().replace(cdn, 'katex/').replace('</body>', inject + _PROBE + '</body>')
+    probe = site / f'_probe_{page}'
+    probe.write_text(html)
+    r = subprocess.run([CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+                        f'--user-data-dir={site.parent / "chromium-profile"}', '--window-size=1280,800',
+                        '--virtual-time-budget=10000', '--dump-dom', probe.as_uri()],
+                       capture_output=True, text=True, timeout=120)
+    m = re.search(r'<pre id="lossbook-probe">(.*?)</pre>', r.stdout, flags=re.S)
+    assert m, f'{page}: the probe did not report (chromium: {r.stderr[-300:]})'
+    import html as _html
+    return json.loads(_html.unescape(m[1]))
+
+
+@pytest.fixture(scope='module')
+def measured(site, katex):
+    return {_page(p): _probe(site, _page(p), katex) for p in NOTEBOOKS}
+
+
+@needs_browser
+def test_the_browser_checks_can_fail(site, katex):
+    "A deliberately broken page: an equation wider than the column and a KaTeX parse error are both reported."
+    wide = ' + '.join(f'\\frac{{a_{{{i}}}}}{{b_{{{i}}}}}' for i in range(60))
+    got = _probe(site, 'l1_loss.html', katex, inject=f'<main><p><span class="math display">\\[{wide}\\]</span>'
+                                                      '<span class="math inline">\\(\\frac{1}{\\beta\\)</span></p></main>')
+    assert got['overflow'] and got['katexErrors'], got
+
+
+@needs_browser
+def test_no_math_or_code_wider_than_its_column(measured):
+    "At 1280 px no display equation, code cell or output overflows the body column (it would be cut or scroll)."
+    bad = {page: m['overflow'] for page, m in measured.items() if m['overflow']}
+    assert not bad, bad
+
+
+@needs_browser
+def test_no_katex_errors(measured):
+    bad = {page: m['katexErrors'] for page, m in measured.items() if m['katexErrors']}
+    assert not bad, bad
+
+
+@needs_browser
+def test_the_body_column_is_wide_at_1280(measured):
+    "The body column is at least 760 px at a 1280 px window (Quarto's default layout leaves 663)."
+    assert all(m['main'] >= 760 for m in measured.values()), {p: m['main'] for p, m in measured.items()}

@@ -338,7 +338,7 @@ def ctc_loss(log_probs:np.ndarray, # (T, N, C) or unbatched (T, C) log-probabili
              reduction:str='mean', # 'none' | 'mean' (ℓ_n / max(U_n, 1), averaged over N) | 'sum'
              zero_infinity:bool=False, # replace infinite losses (no alignment fits) and their gradients by 0
             ) -> np.ndarray:
-    "Connectionist temporal classification, as torch's `ctc_loss`: ℓ_n = −log Σ_{π: B(π) = y_n} Π_t y^t_{π_t}, by the forward recursion (scaled; log space where it must)."
+    "Connectionist temporal classification, as torch's `ctc_loss`: ℓₙ = −log Σ over the paths π with B(π) = yₙ of Π_t yᵗ(π_t), by the forward recursion (scaled; log space where it must)."
     a = _ctc_args('ctc_loss', NP, log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     ext, skip = _extended(a.tg, a.blank)
     nll, bad = _np_scaled_nll(a, ext, skip)                  # the scaled forward, checked on the reversed problem
@@ -374,7 +374,7 @@ def _np_beta(E:np.ndarray, skip:np.ndarray, il:np.ndarray, tl:np.ndarray) -> np.
     return b[:, :, :L]
 
 def _np_occupancy(alpha, beta, nll, ext, C:int) -> np.ndarray:
-    "γ_t(k) = Σ_{s: l′_s = k} α_t(s) β_t(s) / p, (T, N, C): exp(log α + log β + ℓ), scatter-added onto the classes."
+    "γ_t(k) = Σ over s with l′_s = k of α_t(s) β_t(s) / p, (T, N, C): exp(log α + log β + ℓ), scatter-added onto the classes."
     T, N, L = alpha.shape
     with np.errstate(invalid='ignore', over='ignore'):       # ℓ = ∞: −∞ + ∞ = nan, as in torch
         gamma = np.exp(alpha + beta + nll[None, :, None])

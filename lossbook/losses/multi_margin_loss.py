@@ -72,7 +72,7 @@ def multi_margin_loss(input:np.ndarray, # scores x: (), (C,) or (N, C)
                       reduce:bool|None=None, # deprecated: use `reduction`
                       reduction:str='mean', # 'none' | 'mean' (Σℓ / N) | 'sum'
                      ) -> np.ndarray:
-    "Multi-class hinge loss, as torch's `multi_margin_loss`: ℓₙ = w[yₙ]/C · Σ_{i≠yₙ} max(0, m − x[n, yₙ] + x[n, i])^p."
+    "Multi-class hinge loss, as torch's `multi_margin_loss`: ℓₙ = w[yₙ]/C · Σ over i ≠ yₙ of max(0, m − x[n, yₙ] + x[n, i])^p."
     c = _mm_args('multi_margin_loss', NP, input, target, p, margin, weight, size_average, reduce, reduction)
     x, t, w, p, m, reduction, shape = c.input, c.target, c.weight, c.p, c.margin, c.reduction, c.shape
     h = _np_violations(x, t, m)
@@ -132,4 +132,4 @@ register(name='multi_margin_loss', criterion=MultiMarginLoss, family='margin', z
          numpy=multi_margin_loss, numpy_grad=multi_margin_loss_grad, torch=multi_margin_loss_torch,
          args={'input': 'input', 'target': 'label', 'weight': 'const'}, broadcast='none',
          notebook='34_multi_margin_loss.ipynb',
-         description='w[y]/C · Σ_{i≠y} max(0, margin − x_y + x_i)^p: the multi-class hinge; mean over N')
+         description='w[y]/C · Σ over i ≠ y of max(0, margin − x_y + x_i)^p: the multi-class hinge; mean over N')

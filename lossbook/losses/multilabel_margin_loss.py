@@ -108,7 +108,7 @@ def multilabel_margin_loss(input:np.ndarray, # scores x: (), (C,) or (N, C)
                            reduce:bool|None=None, # deprecated: use `reduction`
                            reduction:str='mean', # 'none' | 'mean' (Σℓ / N) | 'sum'
                           ) -> np.ndarray:
-    "Multi-label hinge loss, as torch's `multilabel_margin_loss`: ℓ = (1/C)·Σ_{j∈J} Σ_{i∉T} max(0, 1 − (x_j − x_i))."
+    "Multi-label hinge loss, as torch's `multilabel_margin_loss`: ℓ = (1/C)·Σ over j ∈ J, i ∉ T of max(0, 1 − (x_j − x_i))."
     c = _mlm_args('multilabel_margin_loss', NP, input, target, size_average, reduce, reduction)
     x, t, reduction, shape = c.input, c.target, c.reduction, c.shape
     return reduce_loss(_np_rows(x, t).reshape(shape), reduction)
@@ -171,4 +171,4 @@ register(name='multilabel_margin_loss', criterion=MultiLabelMarginLoss, family='
          numpy=multilabel_margin_loss, numpy_grad=multilabel_margin_loss_grad, torch=multilabel_margin_loss_torch,
          args={'input': 'input', 'target': 'label'}, broadcast='none',
          notebook='35_multilabel_margin_loss.ipynb',
-         description='(1/C)·Σ_{j∈targets} Σ_{i∉targets} max(0, 1 − (x_j − x_i)); targets as indices padded with −1')
+         description='(1/C)·Σ over j ∈ targets, i ∉ targets of max(0, 1 − (x_j − x_i)); targets as indices padded with −1')
