@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from ..core import *
+from ..core import _kind
 
 # %% auto #0
 __all__ = ['ASMoutput', 'check_cutoffs', 'adaptive_log_softmax', 'ASMgrad', 'adaptive_log_softmax_grad',
@@ -36,11 +37,11 @@ def check_cutoffs(fn:str, cutoffs, n_classes:int) -> list:
 class _ASMArgs(NamedTuple):
     x: object; y: object; batched: bool; cuts: list; W: object; tails: list; b: object; dtype: object
 
-def _asm_args(fn:str, kind:str, input, target, head_weight, tail_weights, cutoffs, n_classes, head_bias):
+def _asm_args(fn:str, xp, input, target, head_weight, tail_weights, cutoffs, n_classes, head_bias):
     "Validate like torch's module (its errors, its order); return x as (N, d), y as (N,), batched?, cuts + [n], the weights, the dtype."
-    input, target, head_weight = check_arrays(fn, kind, input=input, target=target, head_weight=head_weight)
-    if head_bias is not None: head_bias = check_arrays(fn, kind, head_bias=head_bias)
-    tails = [tuple(check_arrays(fn, kind, **{f'tail_weights[{k}][0]': p[0], f'tail_weights[{k}][1]': p[1]}))
+    input, target, head_weight = check_arrays(fn, xp, input=input, target=target, head_weight=head_weight)
+    if head_bias is not None: head_bias = check_arrays(fn, xp, head_bias=head_bias)
+    tails = [tuple(check_arrays(fn, xp, **{f'tail_weights[{k}][0]': p[0], f'tail_weights[{k}][1]': p[1]}))
              for k, p in enumerate(tail_weights)]
     cuts = check_cutoffs(fn, cutoffs, n_classes)
     n_clusters, S = len(cuts) - 1, cuts[0]
@@ -62,7 +63,7 @@ def _asm_args(fn:str, kind:str, input, target, head_weight, tail_weights, cutoff
     if tdt not in ('int64', 'int32'):
         raise TargetDTypeError(f"{fn}(): target must hold class indices as int64 or int32, got {tdt} "
                                "(torch: 'gather(): Expected dtype int32/int64 for index')")
-    if not (input.is_floating_point() if kind == 'torch' else input.dtype.kind == 'f'):
+    if _kind(input.dtype) != 'f':
         raise DTypeError(f"{fn}(): input must be floating point, got {input.dtype} (torch's log_softmax has no integer kernel)")
     if not (input.dtype == head_weight.dtype and all(w.dtype == input.dtype for p in tails for w in p)
             and (head_bias is None or head_bias.dtype == input.dtype)):
@@ -91,7 +92,7 @@ def _asm_args(fn:str, kind:str, input, target, head_weight, tail_weights, cutoff
         if lo < 0 or hi >= n_classes:
             raise TargetError(f"{fn}(): target values should be in [0, {n_classes - 1}], but values in range [{lo}, {hi}] were found "
                               "(torch: 'Target values should be in [0, …]')")
-    if kind == 'numpy' and opmath(x.dtype) != x.dtype:            # float16: computed in float32, as torch's kernels do
+    if xp is NP and opmath(x.dtype) != x.dtype:            # float16: computed in float32, as torch's kernels do
         up = lambda a: a.astype(opmath(x.dtype))
         x, head_weight, tails = up(x), up(head_weight), [(up(p), up(q)) for p, q in tails]
         head_bias = None if head_bias is None else up(head_bias)
@@ -123,7 +124,7 @@ def adaptive_log_softmax(input:np.ndarray, # x: (N, in_features), or (in_feature
                          head_bias:np.ndarray|None=None, # b_h: (cutoffs[0] + n_clusters,) — head.bias, when head_bias=True
                         ) -> ASMoutput:
     "`nn.AdaptiveLogSoftmaxWithLoss.forward` in NumPy: (output = log p(yᵢ | xᵢ) per sample, loss = mean of −output)."
-    x, y, batched, cuts, W, tails, b, dt = _asm_args('adaptive_log_softmax', 'numpy', input, target, head_weight, tail_weights,
+    x, y, batched, cuts, W, tails, b, dt = _asm_args('adaptive_log_softmax', NP, input, target, head_weight, tail_weights,
                                                      cutoffs, n_classes, head_bias)
     S, n = cuts[0], len(y)
     cluster = np.searchsorted(cuts, y, side='right')              # 0: the head's shortlist; k + 1: tail cluster k
@@ -158,7 +159,7 @@ def adaptive_log_softmax_grad(input:np.ndarray, # x: (N, in_features) or (in_fea
                              ) -> ASMgrad:
     "∂J/∂(input, head_weight, tail_weights, head_bias) for J = Σ grad_output·output + grad_loss·loss: softmax − one-hot, chained through each Linear."
     fn = 'adaptive_log_softmax_grad'
-    x, y, batched, cuts, W, tails, b, dt = _asm_args(fn, 'numpy', input, target, head_weight, tail_weights, cutoffs, n_classes, head_bias)
+    x, y, batched, cuts, W, tails, b, dt = _asm_args(fn, NP, input, target, head_weight, tail_weights, cutoffs, n_classes, head_bias)
     S, n, ct = cuts[0], len(y), x.dtype                             # ct: the compute dtype (float32 for float16)
     g = np.zeros(n, ct) if grad_output is None else np.asarray(grad_output, ct).reshape(n)
     gl = 1.0 if grad_loss is None and grad_output is None else (0.0 if grad_loss is None else float(np.asarray(grad_loss)))
@@ -181,21 +182,20 @@ def adaptive_log_softmax_grad(input:np.ndarray, # x: (N, in_features) or (in_fea
     return ASMgrad((dx if batched else dx[0]).astype(dt), (dh.T @ x).astype(dt), grads, None if b is None else dh.sum(0).astype(dt))
 
 # %% ../../nbs/28_adaptive_log_softmax.ipynb #5dae83de
-def _lp_args(fn, kind, input, head_weight, tail_weights, cutoffs, n_classes, head_bias):
+def _lp_args(fn, xp, input, head_weight, tail_weights, cutoffs, n_classes, head_bias):
     "log_prob / predict take (N, in_features) only, as torch's (a 1-d input fails there: 'Dimension out of range')."
-    x = check_arrays(fn, kind, input=input)
+    x = check_arrays(fn, xp, input=input)
     if x.ndim != 2:
         raise IndexError(f"{fn}(): input must be 2-d (N, in_features), got {tuple(x.shape)} (torch: 'Dimension out of range')")
-    zeros = (torch.zeros if kind == 'torch' else np.zeros)(len(x), dtype=torch.int64 if kind == 'torch' else np.int64)
-    if kind == 'torch': zeros = zeros.to(x.device)
-    return _asm_args(fn, kind, x, zeros, head_weight, tail_weights, cutoffs, n_classes, head_bias)
+    zeros = xp.long(xp.zeros((len(x),), x))                      # a placeholder target: class 0 for every row
+    return _asm_args(fn, xp, x, zeros, head_weight, tail_weights, cutoffs, n_classes, head_bias)
 
 def adaptive_log_softmax_log_prob(input:np.ndarray, # x: (N, in_features)
                                   head_weight:np.ndarray, tail_weights, cutoffs, n_classes:int, # as in `adaptive_log_softmax`
                                   head_bias:np.ndarray|None=None,
                                  ) -> np.ndarray:
     "`log_prob`: the full (N, n_classes) log-probabilities — the shortlist's from the head, cluster k's as log p(k) + log p(· | k)."
-    x, _, _, cuts, W, tails, b, dt = _lp_args('adaptive_log_softmax_log_prob', 'numpy', input, head_weight, tail_weights, cutoffs, n_classes, head_bias)
+    x, _, _, cuts, W, tails, b, dt = _lp_args('adaptive_log_softmax_log_prob', NP, input, head_weight, tail_weights, cutoffs, n_classes, head_bias)
     lph = _np_log_softmax(_np_head(x, W, b))
     S = cuts[0]
     parts = [lph[:, :S]] + [_np_log_softmax((x @ P.T) @ Q.T) + lph[:, S + k, None] for k, (P, Q) in enumerate(tails)]
@@ -206,7 +206,7 @@ def adaptive_log_softmax_predict(input:np.ndarray, # x: (N, in_features)
                                  head_bias:np.ndarray|None=None,
                                 ) -> np.ndarray:
     "`predict`: the most probable class per row; rows whose head argmax is a shortlist class skip the tails (torch's shortcut)."
-    x, _, _, cuts, W, tails, b, _ = _lp_args('adaptive_log_softmax_predict', 'numpy', input, head_weight, tail_weights, cutoffs, n_classes, head_bias)
+    x, _, _, cuts, W, tails, b, _ = _lp_args('adaptive_log_softmax_predict', NP, input, head_weight, tail_weights, cutoffs, n_classes, head_bias)
     out = _np_head(x, W, b).argmax(axis=1)
     tail_rows = np.flatnonzero(out >= cuts[0])                   # the head's best is a cluster: the tails must decide
     if tail_rows.size:
@@ -221,7 +221,7 @@ def _head_torch(x, head_weight, head_bias):
 def adaptive_log_softmax_torch(input:torch.Tensor, target:torch.Tensor, head_weight:torch.Tensor, tail_weights, cutoffs,
                                n_classes:int, head_bias:torch.Tensor|None=None) -> ASMoutput:
     "`nn.AdaptiveLogSoftmaxWithLoss.forward` from tensor primitives (matmul, `torch.log_softmax`, gather, index_add): (output, loss)."
-    x, y, batched, cuts, W, tails, b, _ = _asm_args('adaptive_log_softmax', 'torch', input, target, head_weight, tail_weights,
+    x, y, batched, cuts, W, tails, b, _ = _asm_args('adaptive_log_softmax', TORCH, input, target, head_weight, tail_weights,
                                                     cutoffs, n_classes, head_bias)
     S = cuts[0]
     y = y.long()
@@ -239,7 +239,7 @@ def adaptive_log_softmax_torch(input:torch.Tensor, target:torch.Tensor, head_wei
 def adaptive_log_softmax_log_prob_torch(input:torch.Tensor, head_weight:torch.Tensor, tail_weights, cutoffs, n_classes:int,
                                         head_bias:torch.Tensor|None=None) -> torch.Tensor:
     "`log_prob` from tensor primitives: (N, n_classes) log-probabilities."
-    x, _, _, cuts, W, tails, b, _ = _lp_args('adaptive_log_softmax_log_prob', 'torch', input, head_weight, tail_weights, cutoffs, n_classes, head_bias)
+    x, _, _, cuts, W, tails, b, _ = _lp_args('adaptive_log_softmax_log_prob', TORCH, input, head_weight, tail_weights, cutoffs, n_classes, head_bias)
     lph = torch.log_softmax(_head_torch(x, W, b), dim=1)
     S = cuts[0]
     return torch.cat([lph[:, :S]] + [torch.log_softmax((x @ P.mT) @ Q.mT, dim=1) + lph[:, S + k, None]
@@ -248,7 +248,7 @@ def adaptive_log_softmax_log_prob_torch(input:torch.Tensor, head_weight:torch.Te
 def adaptive_log_softmax_predict_torch(input:torch.Tensor, head_weight:torch.Tensor, tail_weights, cutoffs, n_classes:int,
                                        head_bias:torch.Tensor|None=None) -> torch.Tensor:
     "`predict` from tensor primitives, with torch's shortcut: the tails are computed only for rows the head sends to a cluster."
-    x, _, _, cuts, W, tails, b, _ = _lp_args('adaptive_log_softmax_predict', 'torch', input, head_weight, tail_weights, cutoffs, n_classes, head_bias)
+    x, _, _, cuts, W, tails, b, _ = _lp_args('adaptive_log_softmax_predict', TORCH, input, head_weight, tail_weights, cutoffs, n_classes, head_bias)
     out = _head_torch(x, W, b).argmax(dim=1)
     tail_rows = (out >= cuts[0]).nonzero().squeeze(1)
     if tail_rows.numel():

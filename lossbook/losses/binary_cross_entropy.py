@@ -41,9 +41,10 @@ def _check_01(fn:str, name:str, a):
         raise ProbabilityError(f"{fn}(): every element of {name} must be a probability in [0, 1], got {bad!r} "
                                f"(torch: 'all elements of {name} should be between 0 and 1')")
 
-def _bce_args(fn, kind, input, target, weight, size_average, reduce, reduction):
-    "Validate like torch 2.13's `binary_cross_entropy`, in its order; return a `Pointwise`."
-    input, target, weight = check_arrays(fn, kind, input=input, target=target, weight=weight)
+def _bce_args(fn, xp, input, target, weight, size_average, reduce, reduction):
+    "Validate like torch 2.13's `binary_cross_entropy`, in its order; return a `Pointwise`: input and target in the computing dtype, the weight as given, `dtype` the input's (the result's)."
+    xp = namespace(xp)
+    input, target, weight = check_arrays(fn, xp, input=input, target=target, weight=weight)
     reduction = resolve_reduction(size_average, reduce, reduction)
     broadcast_shape(fn, input, target, 'exact')
     expand_weight(fn, 'weight', weight, tuple(input.shape))
@@ -52,12 +53,16 @@ def _bce_args(fn, kind, input, target, weight, size_average, reduce, reduction):
         raise DTypeError(f"{fn}(): target must have the input's dtype {dt}, got {target.dtype} "
                          f"(torch does not promote: 'Found dtype … but expected …')")
     _check_01(fn, 'input', input); _check_01(fn, 'target', target)
-    op = opmath(dt)
-    if kind == 'torch':
-        w = None if weight is None else weight.to(op)
-        return Pointwise(input.to(op), target.to(op), w, reduction, None if op == dt else dt)
-    w = None if weight is None else weight.astype(op, copy=False)
-    return Pointwise(input.astype(op, copy=False), target.astype(op, copy=False), w, reduction, None if op == dt else dt)
+    op = opmath(dt)   # float16 / bfloat16: computed in float32 (torch's CPU kernel rounds each step to half: half's tolerance)
+    return Pointwise(xp.astype(input, op), xp.astype(target, op), weight, reduction, dt)
+
+def _weighted(loss, weight, dt):
+    "The loss in the input's dtype `dt`, weighted as torch's `loss.mul_(weight)`: the loss rounded to the input's dtype `dt`, weighted in the promoted dtype, the product rounded back to `dt` — a float16 loss stays float16 whatever the weight's dtype."
+    if weight is None: return loss.to(dt) if is_tensor(loss) else loss.astype(dt, copy=False)   # the kernel's output: the input's dtype
+    if is_tensor(loss): return (loss.to(dt) * weight).to(dt)
+    loss = loss.astype(dt, copy=False)
+    dw = result_type(loss, weight)
+    return np.multiply(loss, weight, dtype=dw).astype(dt, copy=False)
 
 # %% ../../nbs/22_binary_cross_entropy.ipynb #0360cc47
 def binary_cross_entropy(input:np.ndarray, # probabilities x in [0, 1], any shape
@@ -68,14 +73,14 @@ def binary_cross_entropy(input:np.ndarray, # probabilities x in [0, 1], any shap
                          reduction:str='mean', # 'none' | 'mean' (Σ wℓ / n) | 'sum'
                         ) -> np.ndarray:
     "Binary cross-entropy, as torch's: ℓ = −w[y·max(log x, −100) + (1 − y)·max(log(1 − x), −100)], reduced."
-    p = _bce_args('binary_cross_entropy', 'numpy', input, target, weight, size_average, reduce, reduction)
+    p = _bce_args('binary_cross_entropy', NP, input, target, weight, size_average, reduce, reduction)
     x, y = p.input, p.target
     with np.errstate(divide='ignore'):
         lx = np.log(x, out=np.empty(x.shape, x.dtype)); np.maximum(lx, -100, out=lx)                     # max(log x, −100)
         l1 = np.negative(x, out=np.empty(x.shape, x.dtype)); np.log1p(l1, out=l1); np.maximum(l1, -100, out=l1)   # max(log1p(−x), −100)
     loss = np.subtract(y, 1, out=np.empty(x.shape, x.dtype)); loss *= l1                  # (y − 1)·max(log(1 − x), −100)
     lx *= y; loss -= lx                                                  #   − y·max(log x, −100)
-    return reduce_loss(loss, p.reduction, p.weight, weighted_mean='count', dtype=p.dtype)
+    return reduce_loss(_weighted(loss, p.weight, p.dtype), p.reduction, dtype='opmath')   # Σ wℓ / n; half precision summed in float32
 
 # %% ../../nbs/22_binary_cross_entropy.ipynb #710788bc
 EPSILON = float(np.float32(1e-12))   # torch's floor on x(1 − x) in the backward: a C++ float, 9.99999996e-13 (aten/src/ATen/native/Loss.cpp)
@@ -89,7 +94,7 @@ def binary_cross_entropy_grad(input:np.ndarray, # probabilities x
                               grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                              ) -> np.ndarray:
     "∂J/∂input of `binary_cross_entropy`, torch's formula: g·w·(x − y)/max(x(1 − x), 1e-12), divided by n for 'mean'."
-    p = _bce_args('binary_cross_entropy_grad', 'numpy', input, target, weight, size_average, reduce, reduction)
+    p = _bce_args('binary_cross_entropy_grad', NP, input, target, weight, size_average, reduce, reduction)
     x, y = p.input, p.target
     w = None if p.weight is None else np.broadcast_to(p.weight, x.shape)
     g = reduce_grad('binary_cross_entropy_grad', grad_output, x.shape, x.dtype, p.reduction, w, weighted_mean='count')
@@ -132,11 +137,11 @@ class BCEFunction(torch.autograd.Function):
 def binary_cross_entropy_torch(input:torch.Tensor, target:torch.Tensor, weight:torch.Tensor|None=None,
                                size_average:bool|None=None, reduce:bool|None=None, reduction:str='mean') -> torch.Tensor:
     "torch's `binary_cross_entropy`, written from tensor primitives (exported as `lossbook.torch.binary_cross_entropy`)."
-    p = _bce_args('binary_cross_entropy', 'torch', input, target, weight, size_average, reduce, reduction)
+    p = _bce_args('binary_cross_entropy', TORCH, input, target, weight, size_average, reduce, reduction)
     if weight is not None and weight.requires_grad:
         raise RuntimeError("binary_cross_entropy(): weight is a constant: it must not require grad "
                            "(torch: \"The function 'binary_cross_entropy' is not differentiable with respect to argument 'weight'\")")
-    return reduce_loss(apply_fn(BCEFunction, p.input, p.target), p.reduction, p.weight, weighted_mean='count', dtype=p.dtype)
+    return reduce_loss(_weighted(apply_fn(BCEFunction, p.input, p.target), p.weight, p.dtype), p.reduction, dtype='opmath')
 
 # %% ../../nbs/22_binary_cross_entropy.ipynb #8f0efcf7
 class BCELoss(Criterion):

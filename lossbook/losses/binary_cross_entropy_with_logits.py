@@ -16,9 +16,10 @@ __all__ = ['log_sigmoid', 'binary_cross_entropy_with_logits', 'binary_cross_entr
            'binary_cross_entropy_with_logits_torch', 'BCEWithLogitsLoss']
 
 # %% ../../nbs/23_binary_cross_entropy_with_logits.ipynb #2382715c
-def _bcel_args(fn, kind, input, target, weight, size_average, reduce, reduction, pos_weight):
+def _bcel_args(fn, xp, input, target, weight, size_average, reduce, reduction, pos_weight):
     "Validate like torch 2.13's `binary_cross_entropy_with_logits`; return (x, y, w, pw, reduction, out dtype)."
-    input, target, weight, pos_weight = check_arrays(fn, kind, ('weight', 'pos_weight'), input=input, target=target,
+    xp = namespace(xp)
+    input, target, weight, pos_weight = check_arrays(fn, xp, ('weight', 'pos_weight'), input=input, target=target,
                                                      weight=weight, pos_weight=pos_weight)
     reduction = resolve_reduction(size_average, reduce, reduction)
     if tuple(target.shape) != tuple(input.shape):
@@ -32,11 +33,7 @@ def _bcel_args(fn, kind, input, target, weight, size_average, reduce, reduction,
     expand_weight(fn, 'pos_weight', pos_weight, shape)
     expand_weight(fn, 'weight', weight, shape)
     xo, yo = opmath(input.dtype), opmath(target.dtype)
-    if kind == 'torch':
-        cast = lambda a, dt: None if a is None else a.to(dt)
-    else:
-        cast = lambda a, dt: None if a is None else np.asarray(a).astype(dt, copy=False)
-    return cast(input, xo), cast(target, yo), weight, pos_weight, reduction, target.dtype
+    return xp.astype(input, xo), xp.astype(target, yo), weight, pos_weight, reduction, target.dtype
 
 # %% ../../nbs/23_binary_cross_entropy_with_logits.ipynb #4de120a8
 def log_sigmoid(x:np.ndarray) -> np.ndarray:
@@ -54,7 +51,7 @@ def binary_cross_entropy_with_logits(input:np.ndarray, # logits x, any shape
                                      pos_weight:np.ndarray|None=None, # weight p of the positive term, broadcasts to input's shape (typically (C,): one per class)
                                     ) -> np.ndarray:
     "BCE on logits, as torch's: ℓ = w·[(1 − y)·x − (1 + (p − 1)·y)·log σ(x)], reduced; stable for any x."
-    x, y, w, pw, red, out = _bcel_args('binary_cross_entropy_with_logits', 'numpy', input, target, weight,
+    x, y, w, pw, red, out = _bcel_args('binary_cross_entropy_with_logits', NP, input, target, weight,
                                        size_average, reduce, reduction, pos_weight)
     ls = log_sigmoid(x)                                                    # log σ(x), in the input's dtype
     if pw is not None: ls *= ((pw - 1) * y + 1).astype(ls.dtype, copy=False)  # (1 + (p − 1)y)·log σ(x)
@@ -75,7 +72,7 @@ def binary_cross_entropy_with_logits_grad(input:np.ndarray, # logits x
                                           grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                                          ) -> np.ndarray:
     "∂J/∂input: g·w·[(1 + (p − 1)y)·σ(x) − p·y] (σ(x) − y without pos_weight), divided by n for 'mean'."
-    x, y, w, pw, red, out = _bcel_args('binary_cross_entropy_with_logits_grad', 'numpy', input, target, weight,
+    x, y, w, pw, red, out = _bcel_args('binary_cross_entropy_with_logits_grad', NP, input, target, weight,
                                        size_average, reduce, reduction, pos_weight)
     s = np.exp(log_sigmoid(x))                                             # σ(x) without overflow
     dt = promote_types(x.dtype, y.dtype)
@@ -149,7 +146,7 @@ def binary_cross_entropy_with_logits_torch(input:torch.Tensor, target:torch.Tens
                                            pos_weight:torch.Tensor|None=None) -> torch.Tensor:
     "torch's `binary_cross_entropy_with_logits`, from tensor primitives and `F.logsigmoid` (exported as `lossbook.torch.binary_cross_entropy_with_logits`)."
     fn = 'binary_cross_entropy_with_logits'
-    x, y, w, pw, red, out = _bcel_args(fn, 'torch', input, target, weight, size_average, reduce, reduction, pos_weight)
+    x, y, w, pw, red, out = _bcel_args(fn, TORCH, input, target, weight, size_average, reduce, reduction, pos_weight)
     for name, a in (('weight', weight), ('pos_weight', pos_weight)):
         if a is not None and a.requires_grad:
             raise RuntimeError(f"{fn}(): {name} is a constant: it must not require grad "

@@ -8,6 +8,8 @@ import math
 import numpy as np
 import torch
 from ..core import *
+from ..core import _kind
+from .poisson_nll_loss import _Operand, _promoted
 
 # %% auto #0
 __all__ = ['VarDTypeError', 'gaussian_nll_loss', 'gaussian_nll_loss_grad', 'gaussian_nll_loss_torch', 'GaussianNLLLoss']
@@ -25,50 +27,78 @@ def _var_shape(fn:str, vshape:tuple, ishape:tuple) -> tuple:
                      "without its last dimension, or the input's shape with one dimension of size 1 where they differ "
                      "(or a float) (torch: 'var is of incorrect size')")
 
-def _gaussian_args(fn:str, kind:str, input, target, var, eps, reduction):
-    "Validate like torch 2.13's `gaussian_nll_loss`; return (x, y, v, v's shape in the computation or None for a float var, reduction, result dtype or None)."
-    if kind == 'torch' and is_tensor(target) and target.layout != torch.strided: target = target.to_dense()   # torch takes a sparse target
-    is_float_var = isinstance(var, float) and (kind == 'torch' or not isinstance(var, np.generic))
+def _default_float(xp):
+    "The float an integer becomes in a true division or a log: torch's default dtype; float32 for NumPy, as torch's default."
+    return torch.get_default_dtype() if xp is TORCH else np.dtype(np.float32)
+
+def _scalar_target(fn, xp, input, target):
+    "A Python number target (torch computes `input - 0.5`) as the 0-d array torch's promotion makes of it: the dtype of `input - target`, a 0-d operand that widens nothing."
+    if isinstance(target, bool): dt = torch.bool if xp is TORCH else np.dtype(np.bool_)   # refused below, as torch's subtraction refuses it
+    elif _kind(input.dtype) == 'f' or isinstance(target, (int, np.integer)): dt = input.dtype
+    else: dt = _default_float(xp)                                       # an integer input minus a float: the default float
+    return torch.full((), target, dtype=dt, device=input.device) if xp is TORCH else np.full((), target, dt)
+
+def _is_number(xp, a) -> bool:
+    "A real number, which torch's `input - target` takes (a NumPy scalar too, for torch; NumPy's namespace reads one as a 0-d array)."
+    if xp is NP and isinstance(a, np.generic): return False
+    return isinstance(a, (bool, int, float, np.integer, np.floating))
+
+def _gaussian_args(fn:str, xp, input, target, var, eps, reduction):
+    "Validate like torch 2.13's `gaussian_nll_loss`; return (x, y, v, v's shape in the computation or None for a float var, reduction)."
+    xp = namespace(xp)
+    if xp is TORCH and is_tensor(target) and target.layout != torch.strided: target = target.to_dense()   # torch takes a sparse target
+    number_target = _is_number(xp, target)                              # torch: input - 0.5 is plain arithmetic
+    arrays = {'input': input} if number_target else {'input': input, 'target': target}
+    is_float_var = isinstance(var, float) and (xp is TORCH or not isinstance(var, np.generic))
     if is_float_var:
         if var < 0: raise ValueError(f"{fn}(): var={var!r} is negative: a variance must be >= 0 (torch: 'var has negative entry/entries')")
-        input, target = check_arrays(fn, kind, input=input, target=target)
-        if kind == 'torch':                                             # torch: var * torch.ones_like(input)
-            v = torch.full_like(input, var, dtype=input.dtype if input.dtype.is_floating_point else torch.float32)
-        else: v = np.full(input.shape, var, dtype=input.dtype if input.dtype.kind == 'f' else np.float32)
+        got = check_arrays(fn, xp, **arrays)
+        input, target = (got, target) if number_target else got
+        f = input.dtype if _kind(input.dtype) == 'f' else _default_float(xp)   # torch: var * torch.ones_like(input)
+        v = torch.full_like(input, var, dtype=f) if xp is TORCH else np.full(input.shape, var, dtype=f)
     else:
         if not is_array(var) or isinstance(var, (bool, int)):
-            raise TypeError(f"{fn}(): var must be a {'tensor' if kind == 'torch' else 'NumPy array'} or a float, got "
+            raise TypeError(f"{fn}(): var must be {xp.what} or a float, got "
                             f"{type(var).__name__} {var!r} (torch: 'any() received an invalid combination of arguments')")
-        input, target, v = check_arrays(fn, kind, input=input, target=target, var=var)
+        got = check_arrays(fn, xp, **arrays, var=var)
+        (input, v), target = (got, target) if number_target else (got[::2], got[1])
         if not (is_tensor(v) and torch.compiler.is_compiling()):   # a compiled graph cannot branch on values
             neg = (v < 0)
             if bool(neg.any()):
                 first = (neg.nonzero()[0].tolist() if is_tensor(v) else [int(i[0]) for i in np.nonzero(neg)])
                 raise ValueError(f"{fn}(): var has negative entries, e.g. var{list(first)} = {float(v[tuple(first)])}: a variance "
                                  "must be >= 0 (torch: 'var has negative entry/entries')")
+    if number_target: target = _scalar_target(fn, xp, input, target)
     vshape = _var_shape(fn, tuple(v.shape), tuple(input.shape))
     reduction = check_reduction(reduction)                      # torch: ValueError('avg is not valid')
     try: np.broadcast_shapes(tuple(input.shape), tuple(target.shape), vshape)
     except ValueError:
         raise ShapeError(f"{fn}(): input {tuple(input.shape)}, target {tuple(target.shape)} and var {vshape} do not broadcast "
                          "(torch: 'The size of tensor a must match the size of tensor b')") from None
-    vkind = ('f' if v.is_floating_point() else 'b' if v.dtype == torch.bool else 'i') if is_tensor(v) else v.dtype.kind
-    if vkind == 'b' or (vkind in 'iu' and not isinstance(eps, (int, np.integer))):
+    vk = _kind(v.dtype)
+    if vk == 'b' or (vk in 'iu' and not isinstance(eps, (int, np.integer))):
         raise VarDTypeError(f"{fn}(): a {v.dtype} var cannot be clamped in place at eps={eps!r}: pass a floating var (an integer var "
                             "works only with an integer eps) (torch: 'result type Float can't be cast to the desired output type')")
     for name, a in (('input', input), ('target', target)):
-        if (a.dtype == torch.bool) if is_tensor(a) else a.dtype == np.bool_:
+        if _kind(a.dtype) == 'b':
             raise DTypeError(f"{fn}(): a bool {name} is not supported (torch: 'Subtraction, the `-` operator, with a bool tensor is not supported')")
     return input, target, v, (None if is_float_var else vshape), reduction
+
+def _gaussian_dtypes(xp, x, y, v, vshape):
+    "(the dtype of x − y, of log(var), of the result), op by op as torch's composite promotes: ½(log v + (x − y)²/v), where a 0-d operand does not widen a dimensioned one."
+    D = _promoted(xp, _Operand(x.dtype, x.ndim), _Operand(y.dtype, y.ndim))     # x − y, and its square
+    V = _Operand(v.dtype, len(vshape))
+    Q = _promoted(xp, D, V)                                                      # (x − y)² / v
+    if _kind(Q.dtype) != 'f': Q = _Operand(_default_float(xp), Q.ndim)          # a true division of integers: the default float
+    fv = v.dtype if _kind(v.dtype) == 'f' else _default_float(xp)                # log of an integer var: the default float
+    return D.dtype, fv, _promoted(xp, _Operand(fv, V.ndim), Q).dtype
 
 # %% ../../nbs/26_gaussian_nll_loss.ipynb #674f2532
 def _np_parts(x, y, v, vshape, eps):
     "(d = x − y, ṽ = max(v, eps) reshaped to `vshape`, the result dtype, its opmath) for NumPy operands, as 0-d-safe arrays."
-    dxy = promote_types(x.dtype, y.dtype)
-    fv = v.dtype if v.dtype.kind == 'f' else np.dtype(np.float32)          # an integer var is read as float32 by log and /
-    dt = promote_types(dxy, fv)
+    dxy, fv, dt = _gaussian_dtypes(NP, x, y, v, vshape)                      # an integer var is read as float32 by log and /
     op = opmath(dt)
-    d = np.asarray(np.subtract(x, y, dtype=opmath(dxy) if dxy.kind == 'f' else op))   # integer data: the residual in var's float
+    d = np.asarray(np.subtract(x, y, dtype=opmath(dxy) if _kind(dxy) == 'f' else op))   # integer data: the residual in var's float
     vc = np.maximum(v.reshape(vshape).astype(opmath(v.dtype), copy=False), v.dtype.type(eps))   # the clamp: a copy, as torch's clone
     return d, np.asarray(vc.astype(opmath(fv), copy=False)), dt, op
 
@@ -81,7 +111,7 @@ def gaussian_nll_loss(input:np.ndarray, # predicted mean x
                       reduction:str='mean', # 'none' | 'mean' (÷ number of elements) | 'sum'
                      ) -> np.ndarray:
     "Gaussian negative log-likelihood, as torch's `gaussian_nll_loss`: ½(log ṽ + (x − y)²/ṽ), ṽ = max(var, eps), [+ ½log 2π], reduced."
-    x, y, v, vshape, reduction = _gaussian_args('gaussian_nll_loss', 'numpy', input, target, var, eps, reduction)
+    x, y, v, vshape, reduction = _gaussian_args('gaussian_nll_loss', NP, input, target, var, eps, reduction)
     d, vc, dt, op = _np_parts(x, y, v, vshape or tuple(v.shape), eps)
     shape, rt = np.broadcast_shapes(d.shape, vc.shape), np.result_type(d, vc)
     loss = d if (d.shape == shape and d.dtype == rt) else np.empty(shape, rt)
@@ -102,7 +132,7 @@ def gaussian_nll_loss_grad(input:np.ndarray, # predicted mean x
                            grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                           ) -> tuple:
     "(∂J/∂input, ∂J/∂var) of `gaussian_nll_loss`: g·(x − y)/ṽ and g·(ṽ − (x − y)²)/(2ṽ²), summed to each one's shape; None for a float var."
-    x, y, v, vshape, reduction = _gaussian_args('gaussian_nll_loss_grad', 'numpy', input, target, var, eps, reduction)
+    x, y, v, vshape, reduction = _gaussian_args('gaussian_nll_loss_grad', NP, input, target, var, eps, reduction)
     d, vc, dt, op = _np_parts(x, y, v, vshape or tuple(v.shape), eps)
     shape = np.broadcast_shapes(d.shape, vc.shape)
     g = reduce_grad('gaussian_nll_loss_grad', grad_output, shape, op, reduction)
@@ -110,22 +140,20 @@ def gaussian_nll_loss_grad(input:np.ndarray, # predicted mean x
         h = g * op.type(0.5)
         hv = h / vc                                                     # ½g/ṽ
         gx = hv * (2 * d)
-        gv = None if vshape is None or v.dtype.kind != 'f' else hv - h * ((d * d / vc) / vc)   # a float or integer var: no gradient
-    gx = sum_to(gx.astype(dt, copy=False), input) if x.dtype.kind == 'f' else None
+        gv = None if vshape is None or _kind(v.dtype) != 'f' else hv - h * ((d * d / vc) / vc)   # a float or integer var: no gradient
+    gx = sum_to(gx.astype(dt, copy=False), input) if _kind(x.dtype) == 'f' else None
     return gx, (None if gv is None else sum_to(gv.astype(dt, copy=False), var, shape=vshape))
 
 # %% ../../nbs/26_gaussian_nll_loss.ipynb #4b801ad5
 def gaussian_nll_loss_torch(input:torch.Tensor, target:torch.Tensor, var:torch.Tensor|float, full:bool=False,
                             eps:float=1e-6, reduction:str='mean') -> torch.Tensor:
     "torch's `gaussian_nll_loss`, written from tensor primitives (exported as `lossbook.torch.gaussian_nll_loss`)."
-    x, y, v, vshape, reduction = _gaussian_args('gaussian_nll_loss', 'torch', input, target, var, eps, reduction)
-    fv = v.dtype if v.is_floating_point() else torch.float32        # an integer var is read as float32 by log and /
-    dt = torch.promote_types(torch.promote_types(x.dtype, y.dtype), fv)
+    x, y, v, vshape, reduction = _gaussian_args('gaussian_nll_loss', TORCH, input, target, var, eps, reduction)
+    dxy, fv, dt = _gaussian_dtypes(TORCH, x, y, v, vshape or tuple(v.shape))   # an integer var is read as float32 by log and /
     op = opmath(dt)
     v = v.reshape(vshape or v.shape).clone()
     with torch.no_grad(): v.clamp_(min=eps)                         # the forward sees max(v, eps); autograd does not
     v = v.to(opmath(fv))
-    dxy = torch.promote_types(x.dtype, y.dtype)
     d = x.to(opmath(dxy) if dxy.is_floating_point else op) - y.to(opmath(dxy) if dxy.is_floating_point else op)
     loss = 0.5 * (torch.log(v) + d ** 2 / v)
     if full: loss = loss + 0.5 * math.log(2 * math.pi)

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import torch
 from ..core import *
+from ..core import _kind
 
 # %% auto #0
 __all__ = ['kl_div', 'kl_div_grad', 'kl_div_torch', 'KLDivLoss']
@@ -17,28 +18,24 @@ _MEAN_WARNING = ("reduction: 'mean' divides the total loss by both the batch siz
                  "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
                  "'mean' will be changed to behave the same as 'batchmean' in the next major release.")
 
-def _dkind(a) -> str:
-    "'c', 'f', 'b' or 'i' for a NumPy array or a tensor."
-    if is_tensor(a): return 'c' if a.is_complex() else 'f' if a.is_floating_point() else 'b' if a.dtype == torch.bool else 'i'
-    return {'u': 'i'}.get(a.dtype.kind, a.dtype.kind)
-
-def _kl_args(fn:str, kind:str, input, target, size_average, reduce, reduction, log_target):
+def _kl_args(fn:str, xp, input, target, size_average, reduce, reduction, log_target):
     "Validate like torch 2.13's `kl_div`; the operands, the reduction to apply, the 'batchmean' divisor (or None), the dtypes."
+    xp = namespace(xp)
     legacy = size_average is not None or reduce is not None
-    if not legacy and isinstance(reduction, str) and reduction == 'mean' and not (kind == 'torch' and torch.compiler.is_compiling()):
+    if not legacy and isinstance(reduction, str) and reduction == 'mean' and not (xp is TORCH and torch.compiler.is_compiling()):
         warnings.warn(_MEAN_WARNING, UserWarning, stacklevel=3)             # → the caller of kl_div, as torch's
     red = resolve_reduction(size_average, reduce, reduction, allowed=REDUCTIONS + ('batchmean',))
-    input, target = check_arrays(fn, kind, input=input, target=target)
+    input, target = check_arrays(fn, xp, input=input, target=target)
     if not isinstance(log_target, bool):
         raise TypeError(f"{fn}(): log_target must be a bool, not {type(log_target).__name__} {log_target!r} "
                         f"(torch: \"argument 'log_target' must be bool\")")
-    for what, word in (('c', 'Complex'), ('ib', 'Integral')):
+    for what, word in (('c', 'Complex'), ('ibu', 'Integral')):
         for name, a in (('input', input), ('target', target)):
-            if _dkind(a) in what:
+            if _kind(a.dtype) in what:
                 raise DTypeError(f"{fn}(): {name} has dtype {a.dtype}; both arguments must be floating point "
                                  f"(torch: 'kl_div: {word} inputs not supported.')")
     shape = broadcast_shape(fn, input, target, mode='silent')
-    dt = None if kind == 'torch' else result_type(input, target)     # torch's ops promote by themselves
+    dt = None if xp is TORCH else result_type(input, target)     # torch's ops promote by themselves
     div = input.shape[0] if isinstance(reduction, str) and reduction == 'batchmean' and input.ndim != 0 else None
     return input, target, ('sum' if red == 'batchmean' else red), div, shape, dt      # a tuple: torch.compile traces it
 
@@ -61,7 +58,7 @@ def kl_div(input:np.ndarray, # log-probabilities x = log q, any shape
            log_target:bool=False, # is the target given as log-probabilities?
           ) -> np.ndarray:
     "Kullback–Leibler divergence KL(target ‖ exp(input)) as torch's `kl_div`: ℓ = xlogy(y, y) − y·x (or eʸ(y − x)), reduced."
-    input, y, red, div, shape, dt = _kl_args('kl_div', 'numpy', input, target, size_average, reduce, reduction, log_target)
+    input, y, red, div, shape, dt = _kl_args('kl_div', NP, input, target, size_average, reduce, reduction, log_target)
     x = input.astype(dt, copy=False)
     loss = np.empty(shape, dt)
     with np.errstate(over='ignore', invalid='ignore'):
@@ -80,7 +77,7 @@ def kl_div(input:np.ndarray, # log-probabilities x = log q, any shape
 # %% ../../nbs/24_kl_div.ipynb #e4a52586
 def _kl_div_vjp(fn, input, target, size_average, reduce, reduction, log_target, grad_output):
     "(∂J/∂input, ∂J/∂target) of `kl_div`, as torch's autograd computes them through its composite."
-    input, y, red, div, shape, dt = _kl_args(fn, 'numpy', input, target, size_average, reduce, reduction, log_target)
+    input, y, red, div, shape, dt = _kl_args(fn, NP, input, target, size_average, reduce, reduction, log_target)
     x, yd = input.astype(dt, copy=False), y.astype(dt, copy=False)
     go = grad_output_like(fn, grad_output, shape if red == 'none' else (), dt)
     if div is not None:                                                         # d(out / N), divided as the forward
@@ -116,7 +113,7 @@ def kl_div_grad(input:np.ndarray, # log-probabilities x = log q
 def kl_div_torch(input:torch.Tensor, target:torch.Tensor, size_average:bool|None=None, reduce:bool|None=None,
                  reduction:str='mean', log_target:bool=False) -> torch.Tensor:
     "torch's `kl_div`, written from tensor primitives (exported as `lossbook.torch.kl_div`)."
-    x, y, red, div, _, _ = _kl_args('kl_div', 'torch', input, target, size_average, reduce, reduction, log_target)
+    x, y, red, div, _, _ = _kl_args('kl_div', TORCH, input, target, size_average, reduce, reduction, log_target)
     if log_target: loss = torch.exp(y) * (y - x)
     else:
         yx = y * x                        # first, as torch's C++ composite evaluates it: autograd then adds the

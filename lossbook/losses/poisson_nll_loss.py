@@ -8,29 +8,49 @@ import math
 import numpy as np
 import torch
 from ..core import *
+from ..core import _kind, _torch_result_type
 
 # %% auto #0
 __all__ = ['stirling', 'poisson_nll_loss', 'poisson_nll_loss_grad', 'poisson_nll_loss_torch', 'PoissonNLLLoss']
 
 # %% ../../nbs/25_poisson_nll_loss.ipynb #b2e4fbbb
-def _is_float(dt) -> bool:
-    return dt.is_floating_point if isinstance(dt, torch.dtype) else np.dtype(dt).kind == 'f'
+class _Operand:
+    "What torch's type promotion reads of an operand: its dtype, and whether it has dimensions (a 0-d one only raises the category)."
+    def __init__(self, dtype, ndim): self.dtype, self.ndim = dtype, ndim
+    def dim(self): return self.ndim
 
-def _poisson_args(fn:str, kind:str, input, target, size_average, reduce, reduction, full=False):
+def _promoted(xp, *ops) -> _Operand:
+    "The result of one torch op on `ops`: `torch.result_type` from dtypes and dimensions alone (no array is made, so torch.compile traces it)."
+    return _Operand(_torch_result_type(ops) if xp is TORCH else result_type(*ops), max(o.ndim for o in ops))
+
+def _poisson_args(fn:str, xp, input, target, log_input, full, size_average, reduce, reduction):
     "Validate like torch 2.13's `poisson_nll_loss`; return (x, y, reduction, the result's dtype or None), each operand in the dtype torch's ops see it in."
+    xp = namespace(xp)
+    for name, v in (('log_input', log_input), ('full', full)):   # torch's argument parser takes a Python bool only
+        if not isinstance(v, bool):
+            raise TypeError(f"{fn}(): argument '{name}' must be bool, not {type(v).__name__} "
+                            f"(torch: \"argument '{name}' must be bool, not {type(v).__name__}\")")
     if size_average is not None or reduce is not None: reduction = legacy_reduction(size_average, reduce, stacklevel=5)
     reduction = check_reduction(reduction)                           # torch: ValueError('avg is not a valid value for reduction')
-    if kind == 'torch' and is_tensor(target) and target.layout != torch.strided and not full:
+    if xp is TORCH and is_tensor(target) and target.layout != torch.strided and not full:
         target = target.to_dense()                                   # torch takes a sparse target (not with full: no sparse log)
-    input, target = check_arrays(fn, kind, input=input, target=target)
+    input, target = check_arrays(fn, xp, input=input, target=target)
     broadcast_shape(fn, input, target, 'silent')
-    f32 = torch.float32 if kind == 'torch' else np.dtype(np.float32)
-    fx = input.dtype if _is_float(input.dtype) else f32             # what exp / log make of an integer or bool input
-    fy = target.dtype if _is_float(target.dtype) else fx            # an integer target takes the float it meets
-    dt = torch.promote_types(fx, fy) if kind == 'torch' else promote_types(fx, fy)
-    out = None if opmath(dt) == dt else dt                           # half precision: computed in float32, cast back
-    if kind == 'torch': return input.to(opmath(fx)), target.to(opmath(fy)), reduction, out
-    return input.astype(opmath(fx), copy=False), target.astype(opmath(fy), copy=False), reduction, out
+    # the result's dtype, op by op as torch's composite computes it (a 0-d operand does not widen a dimensioned one):
+    # exp(x) − y·x, or x − y·log(x + eps); exp and log make an integer or bool input the default float
+    fx = input.dtype if _kind(input.dtype) == 'f' else torch.get_default_dtype() if xp is TORCH else np.dtype(np.float32)
+    X, Y, Fx = _Operand(input.dtype, input.ndim), _Operand(target.dtype, target.ndim), _Operand(fx, input.ndim)
+    dt = (_promoted(xp, Fx, _promoted(xp, Y, X)) if log_input else _promoted(xp, X, _promoted(xp, Y, Fx))).dtype
+    # the operands: each in its own float's opmath; a 0-d one meeting a dimensioned one in the result's, given dimensions of
+    # size 1 so that it promotes as torch has already promoted it (its dtype no longer widens the other's)
+    zx, zy = input.ndim == 0 < target.ndim, target.ndim == 0 < input.ndim
+    cx = opmath(dt) if zx else opmath(fx)
+    cy = opmath(dt) if zy else opmath(target.dtype) if _kind(target.dtype) == 'f' else cx   # an integer target takes the float it meets
+    x, y = xp.astype(input, cx), xp.astype(target, cy)
+    if zx: x = xp.reshape(x, (1,) * target.ndim)
+    if zy: y = xp.reshape(y, (1,) * input.ndim)
+    computed = torch.promote_types(cx, cy) if xp is TORCH else promote_types(cx, cy)
+    return x, y, reduction, None if computed == dt else dt          # half precision: computed in float32, cast back
 
 # %% ../../nbs/25_poisson_nll_loss.ipynb #7eb8cbf0
 def _log(a):
@@ -60,7 +80,7 @@ def poisson_nll_loss(input:np.ndarray, # log-rate x = log λ (log_input=True) or
                      reduction:str='mean', # 'none' | 'mean' (÷ number of elements) | 'sum'
                     ) -> np.ndarray:
     "Poisson negative log-likelihood, as torch's `poisson_nll_loss`: eˣ − y·x (or x − y·log(x + eps)), [+ Stirling], reduced."
-    x, y, reduction, out = _poisson_args('poisson_nll_loss', 'numpy', input, target, size_average, reduce, reduction)
+    x, y, reduction, out = _poisson_args('poisson_nll_loss', NP, input, target, log_input, full, size_average, reduce, reduction)
     loss = np.empty(np.broadcast_shapes(x.shape, y.shape), np.result_type(x, y))
     with np.errstate(over='ignore', invalid='ignore', divide='ignore'):
         if log_input:                                                # eˣ − y·x, eˣ in the input's own dtype (as torch)
@@ -82,7 +102,7 @@ def poisson_nll_loss_grad(input:np.ndarray, # log-rate x (log_input=True) or rat
                           grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                          ) -> np.ndarray:
     "∂J/∂input of `poisson_nll_loss`: g·(eˣ − y), or g·(1 − y/(x + eps)) for rates; ÷ n for 'mean'; summed to input's shape."
-    x, y, reduction, out = _poisson_args('poisson_nll_loss_grad', 'numpy', input, target, size_average, reduce, reduction)
+    x, y, reduction, out = _poisson_args('poisson_nll_loss_grad', NP, input, target, log_input, full, size_average, reduce, reduction)
     shape, dt = np.broadcast_shapes(x.shape, y.shape), np.result_type(x, y)
     g = reduce_grad('poisson_nll_loss_grad', grad_output, shape, dt, reduction)
     d = np.empty(shape, dt)
@@ -97,7 +117,7 @@ def poisson_nll_loss_torch(input:torch.Tensor, target:torch.Tensor, log_input:bo
                            size_average:bool|None=None, eps:float=1e-8, reduce:bool|None=None,
                            reduction:str='mean') -> torch.Tensor:
     "torch's `poisson_nll_loss`, written from tensor primitives (exported as `lossbook.torch.poisson_nll_loss`)."
-    x, y, reduction, out = _poisson_args('poisson_nll_loss', 'torch', input, target, size_average, reduce, reduction, full)
+    x, y, reduction, out = _poisson_args('poisson_nll_loss', TORCH, input, target, log_input, full, size_average, reduce, reduction)
     loss = torch.exp(x) - y * x if log_input else x - y * torch.log(x + eps)
     if full: loss = loss + stirling(y)
     return reduce_loss(loss, reduction, dtype=out)
