@@ -82,6 +82,8 @@ def sigmoid_focal_loss_torch(inputs:torch.Tensor, targets:torch.Tensor, alpha:fl
     c = _focal_args('sigmoid_focal_loss', TORCH, inputs, targets, alpha, gamma, reduction)
     x, t, a = c.inputs, c.targets, c.alpha
     ce, s, sb, q = _focal_parts(x, t, torch.exp, F.logsigmoid)
+    xc, tc = autocast_float32('binary_cross_entropy_with_logits', [x, t])
+    if xc is not x or tc is not t: ce = (1 - tc) * xc - F.logsigmoid(xc)   # under autocast torchvision's BCE runs in float32
     loss = ce * q ** c.gamma
     if a >= 0: loss = (a * t + (1 - a) * (1 - t)) * loss
     return reduce_loss(loss, c.reduction)
