@@ -25,7 +25,7 @@ __all__ = ['NP', 'TORCH', 'AUTOCAST_FLOAT32', 'REDUCTIONS', 'ROLES', 'GRAD_ROLES
            'reduce_loss', 'grad_output_like', 'reduce_grad', 'sum_to', 'sgn', 'keep_graph', 'forward_mode', 'apply_fn',
            'recompute_when_compiled', 'Call', 'class_denominator', 'Pointwise', 'pointwise_args', 'ClassArgs',
            'check_batch', 'class_args', 'class_call', 'param_comments', 'criterion_doc', 'Criterion', 'LossInfo',
-           'register', 'losses', 'loss_table', 'loss_curve', 'sweep', 'plot_loss']
+           'register', 'losses', 'ExternalReference', 'loss_table', 'loss_curve', 'sweep', 'plot_loss']
 
 # %% ../nbs/00_core.ipynb #e73a1ee2
 class ShapeError(ValueError, RuntimeError):
@@ -745,7 +745,8 @@ class LossInfo:
             crit = getattr(torch.nn, getattr(self.criterion, '__name__', ''), None)
             self.reference_criterion = crit if self.reference_package == 'torch' else None
         if not self.data_args:   # computed once here: a cached property would take a lock that torch.compile cannot trace
-            params = inspect.signature(self.reference or self.torch).parameters.values()
+            lazy = getattr(self.reference, 'lazy', False)   # an ExternalReference: loading it here would import its package
+            params = inspect.signature(self.torch if lazy else self.reference or self.torch).parameters.values()
             self.data_args = tuple(p.name for p in params if self.role(p.name) not in ('option', 'weight', 'const')
                                    and p.kind != p.KEYWORD_ONLY)
 
@@ -794,6 +795,91 @@ def register(**kwargs) -> LossInfo:
 def losses(family:str|None=None) -> list[LossInfo]:
     "The registered losses, in notebook order, optionally of one family."
     return sorted((i for i in REGISTRY.values() if family in (None, i.family)), key=lambda i: (i.notebook, i.name))
+
+# %% ../nbs/00_core.ipynb #b0c1165e
+class _LazySignature:
+    "`__signature__` of an `ExternalReference`: the loaded reference's (and nothing on the class itself, so its docs render)."
+    def __get__(self, obj, cls=None): return None if obj is None else inspect.signature(obj.load())
+
+class ExternalReference:
+    """A reference from a package that `import lossbook` must not import (torchvision, MONAI, …), loaded on first use.
+
+    With `files`, those source files are executed under private stub parents (no package `__init__` runs, nothing is
+    added under the package's own name in `sys.modules`): their relative imports resolve among the package's files and
+    the `stubs`. Without `files`, `module` is imported the ordinary way. A missing package raises `ModuleNotFoundError`
+    naming the `pip install` that brings it; another version than the pinned one warns."""
+    lazy = True   # LossInfo reads signatures from lossbook.torch instead, so registering loads nothing
+
+    def __init__(self, package:str, # the pinned requirement, as a reader installs it: 'torchvision==0.28.0'
+                 attr:str, # the function or class: 'sigmoid_focal_loss'
+                 module:str|None=None, # where users import it from: 'torchvision.ops' (default: the first file's package)
+                 files:tuple=(), # source files inside the installed package, loaded in order: 'torchvision/ops/focal_loss.py'
+                 stubs:dict|None=None): # module → names that become no-op functions (or → {name: object}): {'torchvision.utils': ('_log_api_usage_once',)}
+        self.package, self.attr, self.files, self.stubs = package, attr, tuple(files), dict(stubs or {})
+        self.dist, _, self.version = package.partition('==')
+        if module is None and not self.files: raise ValueError("ExternalReference needs `module` or `files`")
+        self.__module__ = module or '.'.join(self.files[0].split('/')[:-1])
+        self.__name__ = self.__qualname__ = attr
+        self._obj = None
+
+    def __repr__(self): return f"<{self.__module__}.{self.attr} from {self.package}{'' if self._obj is not None else ', not loaded'}>"
+
+    def _missing(self, why):
+        return ModuleNotFoundError(f"{self.__module__}.{self.attr} is the reference lossbook is checked against and needs "
+                                   f"{self.package} ({why}): pip install \"{self.package}\"")
+
+    def load(self):
+        "The reference itself (imported or loaded on the first call, then kept)."
+        if self._obj is not None: return self._obj
+        import importlib, importlib.metadata, importlib.util, sys, types, warnings, os
+        top = (self.files[0] if self.files else self.__module__).replace('/', '.').split('.')[0]
+        try: have = importlib.metadata.version(self.dist)
+        except importlib.metadata.PackageNotFoundError: have = None
+        if self.version and have and have != self.version:
+            warnings.warn(f"{self.__module__}.{self.attr}: lossbook is checked against {self.package}, found {self.dist} {have}")
+        if not self.files:
+            try: mod = importlib.import_module(self.__module__)
+            except ModuleNotFoundError as e:
+                if e.name and e.name.split('.')[0] == top: raise self._missing('not installed') from e
+                raise
+            self._obj = getattr(mod, self.attr); return self._obj
+        spec = importlib.util.find_spec(top) if top not in sys.modules else sys.modules[top].__spec__
+        if spec is None or not spec.submodule_search_locations: raise self._missing('not installed')
+        root = os.path.dirname(list(spec.submodule_search_locations)[0])
+        prefix = f"_lossbook_ext_{top}_{id(self):x}"            # private names: the real package stays importable
+        def package(name):                                        # a stub package: its directory, without its __init__
+            full = f"{prefix}.{name}"
+            if full not in sys.modules:
+                m = types.ModuleType(full); m.__path__ = [os.path.join(root, *name.split('.'))]; m.__package__ = full
+                sys.modules[full] = m
+            return sys.modules[full]
+        sys.modules.setdefault(prefix, types.ModuleType(prefix)).__path__ = []
+        for name, attrs in self.stubs.items():
+            parent, _, leaf = name.rpartition('.')
+            if parent: package(parent)
+            m = types.ModuleType(f"{prefix}.{name}")
+            for a in attrs: setattr(m, a, attrs[a] if isinstance(attrs, dict) else (lambda *args, **kwargs: None))
+            sys.modules[m.__name__] = m
+        mod = None
+        for f in self.files:
+            path = os.path.join(root, *f.split('/'))
+            if not os.path.exists(path): raise self._missing(f"{f} not found under {root}")
+            name = f[:-3].replace('/', '.')
+            package(name.rpartition('.')[0])
+            s = importlib.util.spec_from_file_location(f"{prefix}.{name}", path)
+            mod = importlib.util.module_from_spec(s); sys.modules[s.name] = mod; s.loader.exec_module(mod)
+        self._obj = getattr(mod, self.attr)
+        return self._obj
+
+    def __call__(self, *args, **kwargs):
+        fn = self._obj if self._obj is not None else self.load()
+        return fn(*args, **kwargs)
+
+    __signature__ = _LazySignature()                           # inspect.signature(ref): the reference's own, loaded
+
+    def __getattr__(self, name):                              # `.forward`, `.__init__`'s parameters through load()
+        if name.startswith('_'): raise AttributeError(name)
+        return getattr(self.load(), name)
 
 # %% ../nbs/00_core.ipynb #698c2654
 def loss_table(site:str|None=None) -> str:

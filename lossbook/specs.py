@@ -698,3 +698,17 @@ add_spec(Spec('ctc_loss', sample_ctc_spec, ndims=(2, 3), shape_ok=lambda s: s[0]
               float32_tol={'rtol': 1e-4, 'atol': 2e-4},   # torch's float32 gradient: ~ulp(loss), 5e-5 at T = 64, C = 257
               invalid=_ctc_invalid))
 
+
+# %% ../nbs/02_specs.ipynb #683dbb09
+def _focal_invalid():
+    x23 = np.zeros((2, 3))
+    return [("alpha above 1", (x23, x23), {'alpha': 1.5}),
+            ("a negative alpha other than -1", (x23, x23), {'alpha': -0.5}),
+            ("targets of another shape", (x23, np.zeros(3)), {}),
+            ("an integer target", (x23, np.zeros((2, 3), np.int64)), {}),
+            ("a bool target", (x23, np.zeros((2, 3), bool)), {}),
+            ("integer input", (np.zeros(3, np.int64), np.zeros(3)), {}),
+            ("unknown reduction", (x23, x23), {'reduction': 'avg'})]
+
+add_spec(Spec('sigmoid_focal_loss', sample_logits, invalid=_focal_invalid,
+              grid={'reduction': REDUCTIONS, 'alpha': (0.25, 0.0, 1.0, -1), 'gamma': (0, 1, 2, 3.5)}))

@@ -27,6 +27,19 @@ def _params(fn):
     return [(p.name, p.default, p.kind) for p in inspect.signature(fn).parameters.values()]
 
 
+def beyond(info):
+    "A loss torch.nn lacks (focal, Dice, …): checked against the library people take it from, not torch.nn.functional."
+    return info.reference_package != 'torch'
+
+
+def _reference(info):
+    "torch.nn.functional.<name> for torch's losses; for a loss beyond torch.nn, its registered reference (torchvision's, …)."
+    if beyond(info):
+        assert not hasattr(F, info.name), f"{info.name} is in torch.nn.functional: register it against torch's"
+        return info.reference_fn
+    return getattr(F, info.name)
+
+
 @pytest.mark.parametrize('info', INFOS, ids=IDS)
 def test_namespaces(info):
     assert getattr(lossbook.numpy, info.name) is info.numpy
@@ -40,13 +53,18 @@ def test_namespaces(info):
 
 @pytest.mark.parametrize('info', INFOS, ids=IDS)
 def test_signatures_match_torch(info):
-    "Same argument names, order, kinds and defaults as torch.nn.functional — the legacy size_average / reduce included."
-    want = _params(getattr(F, info.name))
+    """Same argument names, order, kinds and defaults as torch.nn.functional — the legacy size_average / reduce included
+    (beyond torch.nn: as the reference's function; a criterion without a reference class takes that function's options)."""
+    want = _params(_reference(info))
     assert _params(info.numpy) == want
     assert _params(info.torch) == want
     grad = _params(info.numpy_grad)
     assert grad[:-1] == want and grad[-1][:2] == ('grad_output', None)
-    ctor = [(n, d) for n, d, k in _params(info.reference_criterion.__init__) if n != 'self']
+    if info.reference_criterion is None:   # torchvision has no FocalLoss class: lossbook's takes the function's options
+        assert beyond(info), info.name
+        ctor = [(n, d) for n, d, k in want if info.role(n) == 'option']
+    else:
+        ctor = [(n, d) for n, d, k in _params(info.reference_criterion.__init__) if n != 'self']
     assert [(n, d) for n, d, k in _params(info.criterion.__init__) if n != 'self'] == ctor
 
 
@@ -105,7 +123,7 @@ def test_criterion_is_a_module_and_dispatches():
 
 def test_every_loss_notebook_is_registered():
     "A loss notebook whose module lossbook/__init__ does not import would be missed by every registry-driven test."
-    notebooks = sorted(p.name for p in (ROOT / 'nbs').glob('*.ipynb') if re.match(r'[1-4]\d_', p.name))
+    notebooks = sorted(p.name for p in (ROOT / 'nbs').glob('*.ipynb') if re.match(r'[1-46]\d_', p.name))   # 60s: beyond torch.nn
     assert notebooks == sorted([i.notebook for i in INFOS] + list(MODULES))
     for nb, name in MODULES.items():   # not in the registry (no torch.nn.functional twin): exported, and tested on its own
         assert name in lossbook.__all__ and (ROOT / 'tests' / 'test_adaptive.py').exists()
@@ -127,9 +145,9 @@ def test_every_loss_has_a_spec_and_roles(info):
 
 
 def test_import_carries_no_test_fixtures():
-    "`import lossbook` loads neither the harness, the specs nor hypothesis; the package has a docstring."
+    "`import lossbook` loads neither the harness, the specs, hypothesis nor a reference package (torchvision); it has a docstring."
     code = ('import sys, lossbook; bad = sorted(m for m in sys.modules if m.startswith(("lossbook.testing", "lossbook.specs", '
-            '"hypothesis", "fastcore"))); assert not bad, bad; assert lossbook.__doc__')
+            '"hypothesis", "fastcore", "torchvision", "_lossbook_ext"))); assert not bad, bad; assert lossbook.__doc__')
     subprocess.run([sys.executable, '-c', code], check=True)
 
 
@@ -174,11 +192,11 @@ def test_criterion_scripts_and_compiles(info):
         ref = ref_crit(*ct)
     else:
         crit = info.criterion()
-        ref = info.reference_criterion()(*t)
+        ref = info.reference_criterion()(*t) if info.reference_criterion is not None else _reference(info)(*t)   # same defaults
     torch.testing.assert_close(torch.jit.script(crit)(*ct), ref)
     torch._dynamo.reset()
     torch.testing.assert_close(torch.compile(crit, fullgraph=True, backend='eager')(*ct), ref)
-    torch.testing.assert_close(torch.compile(info.torch, fullgraph=True, backend='eager')(*t), F.__dict__[info.name](*t))
+    torch.testing.assert_close(torch.compile(info.torch, fullgraph=True, backend='eager')(*t), _reference(info)(*t))
 
 
 def test_tensor_options_are_buffers():

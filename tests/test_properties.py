@@ -134,7 +134,7 @@ def test_grad_output_shape_is_checked(name):
     info = REGISTRY[name]
     args, kw = spec(name).sample(np.random.default_rng(0), (3, 2), 1.0, {})
     with pytest.raises(ValueError, match=r"grad_output must have the output's shape \(\), got \(3, 2\)"):
-        info.numpy_grad(*args, **kw, grad_output=np.ones((3, 2)))
+        info.numpy_grad(*args, **{**kw, 'reduction': 'mean'}, grad_output=np.ones((3, 2)))   # torchvision's default is 'none'
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         none_shape = info.numpy(*args, **kw, reduction='none').shape    # (3, 2) pointwise; (3,) for a class loss

@@ -8,7 +8,7 @@
 
 For each loss (default options, inputs from its test spec's sampler) and size, in one process:
 
-  native      F.<f> forward + backward: the reference (ratio 1)
+  native      F.<f> forward + backward (beyond torch.nn: the registered reference, e.g. torchvision's): ratio 1
   eager       lossbook.torch.<f> forward + backward, through autograd          goal ≤ 3×
   compiled    torch.compile(lossbook.torch.<f>) forward + backward             goal ≤ 1.2×  (compile time apart)
   np fwd      lossbook.numpy.<f> against F.<f>'s forward (no grad)             goal ≤ 2×
@@ -103,7 +103,8 @@ def bench(info, n: int, dtype, repeat: int, compile_: bool = True) -> dict:
     def fwd_bwd(f):
         def run():
             for i in grad_i: targs[i].grad = None
-            f(*targs, **kw).backward()
+            out = f(*targs, **kw)
+            (out if out.dim() == 0 else out.sum()).backward()   # torchvision's losses default to reduction='none'
         return run
 
     fns = {'native': fwd_bwd(info.torch_functional), 'eager': fwd_bwd(info.torch)}

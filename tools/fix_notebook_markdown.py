@@ -17,7 +17,7 @@ import re
 import sys
 from pathlib import Path
 
-LOSS_NB = re.compile(r'^[1-4]\d_')
+LOSS_NB = re.compile(r'^[1-46]\d_')   # torch's losses in the 10s–40s, those beyond torch.nn in the 60s
 BADGE = re.compile(r'\[!\[Open In Colab\]\((?P<img>[^)]+)\)\]\((?P<href>[^)]+)\)')
 PITFALL = re.compile(r'^\*\*(?P<num>\d+)\.\s+(?P<title>.+?)\.?\*\*\s*(?P<rest>.*)$', re.S)
 DEF = re.compile(r'^(def|class|async def)\s|^@', re.M)
