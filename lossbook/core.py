@@ -882,13 +882,17 @@ class ExternalReference:
         return getattr(self.load(), name)
 
 # %% ../nbs/00_core.ipynb #698c2654
-def loss_table(site:str|None=None) -> str:
-    "The registered losses as a Markdown table; links go to the notebooks, or to pages under `site` (nbdev drops the number prefix)."
-    rows = ['| loss | 中文 | what it is | functional | family |', '|---|---|---|---|---|']
+def loss_table(site:str|None=None, # links to pages under this URL (nbdev drops the number prefix); None: to the notebooks
+               beyond:bool|None=None, # False: torch's losses only; True: only those torch lacks (checked against another library); None: all
+              ) -> str:
+    "The registered losses as a Markdown table (unless `beyond=False`, with the function each is checked against)."
+    ref = beyond is not False
+    rows = ['| loss | 中文 | what it is | functional | family |' + (' checked against |' if ref else ''), '|---|---|---|---|---|' + ('---|' if ref else '')]
     for i in losses():
+        if beyond is not None and beyond == (i.reference_package == 'torch'): continue
         page = i.notebook if site is None else f"{site.rstrip('/')}/{i.notebook.split('_', 1)[1].replace('.ipynb', '.html')}"
         what = i.description.replace('|', '\\|')   # a pipe inside a cell would split it
-        rows.append(f"| [{i.criterion.__name__}]({page}) | {i.zh} | {what} | `{i.name}` | {i.family} |")
+        rows.append(f"| [{i.criterion.__name__}]({page}) | {i.zh} | {what} | `{i.name}` | {i.family} |" + (f" `{i.reference_name}` |" if ref else ''))
     return '\n'.join(rows)
 
 # %% ../nbs/00_core.ipynb #66394d3c

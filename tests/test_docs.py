@@ -327,8 +327,8 @@ def measured(site, katex):
 def test_the_browser_checks_can_fail(site, katex):
     "A deliberately broken page: an equation wider than the column and a KaTeX parse error are both reported."
     wide = ' + '.join(f'\\frac{{a_{{{i}}}}}{{b_{{{i}}}}}' for i in range(60))
-    got = _probe(site, 'l1_loss.html', katex, inject=f'<main><p><span class="math display">\\[{wide}\\]</span>'
-                                                      '<span class="math inline">\\(\\frac{1}{\\beta\\)</span></p></main>')
+    got = _probe(site, 'l1_loss.html', katex, inject=f'<main><p><span class="math display">{wide}</span>'
+                                                      '<span class="math inline">\\frac{1}{\\beta</span></p></main>')
     assert got['overflow'] and got['katexErrors'], got
 
 

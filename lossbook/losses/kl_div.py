@@ -106,7 +106,7 @@ def kl_div_grad(input:np.ndarray, # log-probabilities x = log q
                 log_target:bool=False, # is the target given as log-probabilities?
                 grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
                ) -> np.ndarray:
-    "∂J/∂input of `kl_div`: −gᵢ·yᵢ (−gᵢ·e^{yᵢ} with log_target), gᵢ divided by n for 'mean', by input.shape[0] for 'batchmean'."
+    "∂J/∂input of `kl_div`: −gᵢ·yᵢ (−gᵢ·exp(yᵢ) with log_target), gᵢ divided by n for 'mean', by input.shape[0] for 'batchmean'."
     return _kl_div_vjp('kl_div_grad', input, target, size_average, reduce, reduction, log_target, grad_output)[0]
 
 # %% ../../nbs/24_kl_div.ipynb #b2c01d72
