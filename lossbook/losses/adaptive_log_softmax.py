@@ -154,8 +154,8 @@ def adaptive_log_softmax_grad(input:np.ndarray, # x: (N, in_features) or (in_fea
                               cutoffs, # the constructor's cutoffs
                               n_classes:int, # the number of classes
                               head_bias:np.ndarray|None=None, # b_h, or None
-                              grad_output:np.ndarray|None=None, # upstream gradient of `output`, shaped like it (default: zeros)
-                              grad_loss:np.ndarray|float|None=None, # upstream gradient of `loss` (default: 1 — the gradient of the loss)
+                              grad_output:np.ndarray|None=None, # upstream gradient of output, shaped like it (default: zeros)
+                              grad_loss:np.ndarray|float|None=None, # upstream gradient of loss (default: 1 — the gradient of the loss)
                              ) -> ASMgrad:
     "∂J/∂(input, head_weight, tail_weights, head_bias) for J = Σ grad_output·output + grad_loss·loss: softmax − one-hot, chained through each Linear."
     fn = 'adaptive_log_softmax_grad'
@@ -191,7 +191,7 @@ def _lp_args(fn, xp, input, head_weight, tail_weights, cutoffs, n_classes, head_
     return _asm_args(fn, xp, x, zeros, head_weight, tail_weights, cutoffs, n_classes, head_bias)
 
 def adaptive_log_softmax_log_prob(input:np.ndarray, # x: (N, in_features)
-                                  head_weight:np.ndarray, tail_weights, cutoffs, n_classes:int, # as in `adaptive_log_softmax`
+                                  head_weight:np.ndarray, tail_weights, cutoffs, n_classes:int, # as in adaptive_log_softmax
                                   head_bias:np.ndarray|None=None,
                                  ) -> np.ndarray:
     "`log_prob`: the full (N, n_classes) log-probabilities — the shortlist's from the head, cluster k's as log p(k) + log p(· | k)."
@@ -202,7 +202,7 @@ def adaptive_log_softmax_log_prob(input:np.ndarray, # x: (N, in_features)
     return np.concatenate(parts, axis=1).astype(dt, copy=False)
 
 def adaptive_log_softmax_predict(input:np.ndarray, # x: (N, in_features)
-                                 head_weight:np.ndarray, tail_weights, cutoffs, n_classes:int, # as in `adaptive_log_softmax`
+                                 head_weight:np.ndarray, tail_weights, cutoffs, n_classes:int, # as in adaptive_log_softmax
                                  head_bias:np.ndarray|None=None,
                                 ) -> np.ndarray:
     "`predict`: the most probable class per row; rows whose head argmax is a shortlist class skip the tails (torch's shortcut)."
