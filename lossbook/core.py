@@ -20,12 +20,13 @@ import torch
 __all__ = ['NP', 'TORCH', 'AUTOCAST_FLOAT32', 'REDUCTIONS', 'ROLES', 'GRAD_ROLES', 'REGISTRY', 'ShapeError', 'OptionError',
            'DTypeError', 'TargetError', 'IndexShapeError', 'TargetDTypeError', 'is_tensor', 'numel', 'is_array',
            'Namespace', 'namespace', 'xp_of', 'autocast_float32', 'check_arrays', 'promote_types', 'result_type',
-           'dtype_name', 'floating_dtype', 'opmath', 'broadcast_shape', 'check_shape', 'check_weight', 'check_option',
-           'scalar', 'in_transform', 'concrete', 'check_reduction', 'legacy_reduction', 'resolve_reduction',
-           'reduce_loss', 'grad_output_like', 'reduce_grad', 'sum_to', 'sgn', 'keep_graph', 'forward_mode', 'apply_fn',
-           'recompute_when_compiled', 'Call', 'class_denominator', 'Pointwise', 'pointwise_args', 'ClassArgs',
-           'check_batch', 'class_args', 'class_call', 'param_comments', 'criterion_doc', 'Criterion', 'LossInfo',
-           'register', 'losses', 'ExternalReference', 'loss_table', 'loss_curve', 'sweep', 'plot_loss']
+           'dtype_name', 'floating_dtype', 'Operand', 'promoted', 'opmath', 'broadcast_shape', 'check_shape',
+           'check_weight', 'check_option', 'scalar', 'in_transform', 'concrete', 'check_reduction', 'legacy_reduction',
+           'resolve_reduction', 'reduce_loss', 'grad_output_like', 'reduce_grad', 'sum_to', 'sgn', 'keep_graph',
+           'forward_mode', 'apply_fn', 'recompute_when_compiled', 'Call', 'class_denominator', 'Pointwise',
+           'pointwise_args', 'ClassArgs', 'check_batch', 'class_args', 'class_call', 'param_comments', 'criterion_doc',
+           'Criterion', 'LossInfo', 'register', 'losses', 'ExternalReference', 'loss_table', 'loss_curve', 'sweep',
+           'plot_loss']
 
 # %% ../nbs/00_core.ipynb #e73a1ee2
 class ShapeError(ValueError, RuntimeError):
@@ -232,6 +233,16 @@ def _torch_result_type(arrays):
     if kl == 'c': return _COMPLEX_OF.get(dim, torch.complex64) if kh == 'f' else zero   # a float meets a complex: its own precision
     return torch.promote_types(dim, zero) if (kh == 'b' or kl == 'f') else dim
 
+class Operand:
+    "What torch's type promotion reads of an operand: its dtype, and whether it has dimensions (a 0-d one only raises the category). For following a chain of torch ops' result types without making arrays."
+    def __init__(self, dtype, ndim): self.dtype, self.ndim = dtype, ndim
+    def dim(self): return self.ndim
+
+def promoted(xp, *ops) -> Operand:
+    "The result of one torch op on the `Operand`s `ops`: `torch.result_type` from dtypes and dimensions alone (no array is made, so torch.compile traces it)."
+    return Operand(_torch_result_type(ops) if namespace(xp) is TORCH else result_type(*ops), max(o.ndim for o in ops))
+
+
 def opmath(dtype):
     "The dtype torch's kernels compute and accumulate `dtype` in: float32 for float16 / bfloat16, else `dtype` itself."
     if isinstance(dtype, torch.dtype): return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
@@ -380,9 +391,12 @@ def reduce_loss(loss, # the unreduced loss ℓ, NumPy array or tensor
     if reduction == 'batchmean' and denom is None: denom = loss.shape[0] if loss.ndim else 1
     if denom is None and weight is not None and weighted_mean == 'weight':
         # torch: torch.sum(w·ℓ) / torch.sum(w) — two 0-d sums, each in its own dtype, then promoted
-        total, wsum = total.astype(loss.dtype), _np_sum(weight).astype(weight.dtype)
+        # (each sum in torch.sum's dtype: a bool or integer one in int64, a half one accumulated in float32 and rounded once)
+        tsum = lambda a, s: s if a.dtype.kind in 'biu' else s.astype(a.dtype)
+        total, wsum = tsum(loss, total), tsum(np.asarray(weight), _np_sum(np.asarray(weight)))
+        dt = promote_types(total.dtype, wsum.dtype)
+        if dt.kind not in 'fc': dt = np.dtype(np.float32)   # a true division of integers: torch's default float
         with np.errstate(invalid='ignore', divide='ignore'):
-            dt = promote_types(total.dtype, wsum.dtype)
             return np.asarray(total.astype(dt) / wsum.astype(dt), dtype=dt)
     if denom is None: denom = loss.size
     with np.errstate(invalid='ignore', divide='ignore'):

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 from ..core import *
 from ..core import _kind
-from .poisson_nll_loss import _Operand, _promoted
 
 # %% auto #0
 __all__ = ['VarDTypeError', 'gaussian_nll_loss', 'gaussian_nll_loss_grad', 'gaussian_nll_loss_torch', 'GaussianNLLLoss']
@@ -86,12 +85,12 @@ def _gaussian_args(fn:str, xp, input, target, var, eps, reduction):
 
 def _gaussian_dtypes(xp, x, y, v, vshape):
     "(the dtype of x − y, of log(var), of the result), op by op as torch's composite promotes: ½(log v + (x − y)²/v), where a 0-d operand does not widen a dimensioned one."
-    D = _promoted(xp, _Operand(x.dtype, x.ndim), _Operand(y.dtype, y.ndim))     # x − y, and its square
-    V = _Operand(v.dtype, len(vshape))
-    Q = _promoted(xp, D, V)                                                      # (x − y)² / v
-    if _kind(Q.dtype) != 'f': Q = _Operand(_default_float(xp), Q.ndim)          # a true division of integers: the default float
+    D = promoted(xp, Operand(x.dtype, x.ndim), Operand(y.dtype, y.ndim))     # x − y, and its square
+    V = Operand(v.dtype, len(vshape))
+    Q = promoted(xp, D, V)                                                      # (x − y)² / v
+    if _kind(Q.dtype) != 'f': Q = Operand(_default_float(xp), Q.ndim)          # a true division of integers: the default float
     fv = v.dtype if _kind(v.dtype) == 'f' else _default_float(xp)                # log of an integer var: the default float
-    return D.dtype, fv, _promoted(xp, _Operand(fv, V.ndim), Q).dtype
+    return D.dtype, fv, promoted(xp, Operand(fv, V.ndim), Q).dtype
 
 # %% ../../nbs/26_gaussian_nll_loss.ipynb #674f2532
 def _np_parts(x, y, v, vshape, eps):

@@ -12,20 +12,6 @@ from ..core import *
 __all__ = ['l1_loss', 'l1_loss_grad', 'l1_loss_torch', 'L1Loss']
 
 # %% ../../nbs/10_l1_loss.ipynb #3ac8343d
-def _np_weighted_mean(loss, # the unweighted loss ℓ
-                      weight, # w, ℓ's shape
-                      dtype=None): # `pointwise_args`'s result dtype (a half loss computed in float32)
-    "torch's weighted 'mean', `torch.sum(w·ℓ) / torch.sum(w)`, in NumPy: each sum in torch.sum's dtype (a bool or integer weight sums in int64, never in its own dtype), then a true division (integers give float32, torch's default dtype)."
-    wl = reduce_loss(loss, 'none', weight, dtype=dtype)      # w·ℓ in torch's promoted dtype
-    def tsum(a):
-        if a.dtype.kind in 'biu': return np.asarray(a.sum(dtype=np.int64))
-        return np.asarray(a.sum(dtype=opmath(a.dtype))).astype(a.dtype)   # half: accumulated in float32, rounded once
-    num, den = tsum(wl), tsum(weight)
-    dt = promote_types(num.dtype, den.dtype)
-    if dt.kind not in 'fc': dt = np.dtype(np.float32)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return np.asarray(num.astype(dt) / den.astype(dt), dtype=dt)
-
 def l1_loss(input:np.ndarray, # prediction x, any shape
             target:np.ndarray, # target y, input's shape (another shape broadcasts, with a warning)
             size_average:bool|None=None, # deprecated (torch's legacy pair with `reduce`): use `reduction`
@@ -39,7 +25,6 @@ def l1_loss(input:np.ndarray, # prediction x, any shape
                        allow_int=(reduction != 'mean' or size_average is not None or reduce is not None))
     d = p.residual()
     loss = np.abs(d, out=d) if d.dtype.kind not in 'c' else np.abs(d)
-    if p.weight is not None and p.reduction == 'mean': return _np_weighted_mean(loss, p.weight, p.dtype)
     return reduce_loss(loss, p.reduction, p.weight, dtype=p.dtype)
 
 # %% ../../nbs/10_l1_loss.ipynb #1304edc8

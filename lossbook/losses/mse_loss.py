@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from ..core import *
-from .l1_loss import _np_weighted_mean   # torch's Σwℓ / Σw, each sum in torch.sum's dtype
 
 # %% auto #0
 __all__ = ['mse_loss', 'mse_loss_grad', 'mse_loss_torch', 'MSELoss']
@@ -24,7 +23,6 @@ def mse_loss(input:np.ndarray, # prediction x, any shape
     p = pointwise_args('mse_loss', NP, input, target, weight, reduction, size_average, reduce, int_with_weight=True)
     d = p.residual()
     sq = np.multiply(d, d, out=d)                        # squared in place: one pass, no new array
-    if p.weight is not None and p.reduction == 'mean': return _np_weighted_mean(sq, p.weight, p.dtype)
     return reduce_loss(sq, p.reduction, p.weight, dtype=p.dtype)
 
 # %% ../../nbs/11_mse_loss.ipynb #0ebe521f

@@ -8,21 +8,12 @@ import math
 import numpy as np
 import torch
 from ..core import *
-from ..core import _kind, _torch_result_type
+from ..core import _kind
 
 # %% auto #0
 __all__ = ['stirling', 'poisson_nll_loss', 'poisson_nll_loss_grad', 'poisson_nll_loss_torch', 'PoissonNLLLoss']
 
 # %% ../../nbs/25_poisson_nll_loss.ipynb #b2e4fbbb
-class _Operand:
-    "What torch's type promotion reads of an operand: its dtype, and whether it has dimensions (a 0-d one only raises the category)."
-    def __init__(self, dtype, ndim): self.dtype, self.ndim = dtype, ndim
-    def dim(self): return self.ndim
-
-def _promoted(xp, *ops) -> _Operand:
-    "The result of one torch op on `ops`: `torch.result_type` from dtypes and dimensions alone (no array is made, so torch.compile traces it)."
-    return _Operand(_torch_result_type(ops) if xp is TORCH else result_type(*ops), max(o.ndim for o in ops))
-
 def _poisson_args(fn:str, xp, input, target, log_input, full, size_average, reduce, reduction):
     "Validate like torch 2.13's `poisson_nll_loss`; return (x, y, reduction, the result's dtype or None), each operand in the dtype torch's ops see it in."
     xp = namespace(xp)
@@ -39,8 +30,8 @@ def _poisson_args(fn:str, xp, input, target, log_input, full, size_average, redu
     # the result's dtype, op by op as torch's composite computes it (a 0-d operand does not widen a dimensioned one):
     # exp(x) − y·x, or x − y·log(x + eps); exp and log make an integer or bool input the default float
     fx = input.dtype if _kind(input.dtype) == 'f' else torch.get_default_dtype() if xp is TORCH else np.dtype(np.float32)
-    X, Y, Fx = _Operand(input.dtype, input.ndim), _Operand(target.dtype, target.ndim), _Operand(fx, input.ndim)
-    dt = (_promoted(xp, Fx, _promoted(xp, Y, X)) if log_input else _promoted(xp, X, _promoted(xp, Y, Fx))).dtype
+    X, Y, Fx = Operand(input.dtype, input.ndim), Operand(target.dtype, target.ndim), Operand(fx, input.ndim)
+    dt = (promoted(xp, Fx, promoted(xp, Y, X)) if log_input else promoted(xp, X, promoted(xp, Y, Fx))).dtype
     # the operands: each in its own float's opmath; a 0-d one meeting a dimensioned one in the result's, given dimensions of
     # size 1 so that it promotes as torch has already promoted it (its dtype no longer widens the other's)
     zx, zy = input.ndim == 0 < target.ndim, target.ndim == 0 < input.ndim
