@@ -25,8 +25,8 @@ __all__ = ['NP', 'TORCH', 'AUTOCAST_FLOAT32', 'REDUCTIONS', 'ROLES', 'GRAD_ROLES
            'resolve_reduction', 'reduce_loss', 'grad_output_like', 'reduce_grad', 'sum_to', 'sgn', 'keep_graph',
            'forward_mode', 'apply_fn', 'recompute_when_compiled', 'Call', 'class_denominator', 'Pointwise',
            'pointwise_args', 'ClassArgs', 'check_batch', 'class_args', 'class_call', 'param_comments', 'criterion_doc',
-           'Criterion', 'LossInfo', 'register', 'losses', 'ExternalReference', 'loss_table', 'loss_curve', 'sweep',
-           'plot_loss']
+           'LossModule', 'Criterion', 'LossInfo', 'register', 'losses', 'ExternalReference', 'loss_table', 'loss_curve',
+           'sweep', 'plot_loss']
 
 # %% ../nbs/00_core.ipynb #e73a1ee2
 class ShapeError(ValueError, RuntimeError):
@@ -677,7 +677,21 @@ def _call_loss(self, numpy_fn, torch_fn, *args):
     opts = {k: _to_namespace(getattr(self, k), first) for k in self._options}
     return (torch_fn if is_tensor(first) else numpy_fn)(*args, **opts)
 
-class Criterion(torch.nn.Module):
+_MODULE_NAMES = frozenset(dir(torch.nn.Module))
+
+class _LossModuleMeta(type):
+    "`dir()` of a loss module *class* leaves out what it inherits from `nn.Module` untouched, so that `help(lossbook)` and `help(lossbook.MSELoss)` tell the loss, not `nn.Module`'s 60 methods (instances list everything: see `LossModule.__dir__`)."
+    def __dir__(cls):
+        own = set().union(*(vars(k) for k in cls.__mro__[:cls.__mro__.index(torch.nn.Module)]))
+        return sorted(n for n in type.__dir__(cls) if n in own or n not in _MODULE_NAMES)
+
+class LossModule(torch.nn.Module, metaclass=_LossModuleMeta):
+    "An `nn.Module` whose `help()` shows what the class adds (its docstring, constructor, forward), not every inherited Module method."
+    def __dir__(self):
+        "Everything, as `nn.Module` lists it (tab completion shows `.to`, `.double`, …)."
+        return sorted(set(type.__dir__(type(self))) | set(self.__dict__) | set(self._parameters) | set(self._modules) | set(self._buffers))
+
+class Criterion(LossModule):
     "Base of lossbook's criterion classes: stores the constructor options, calls the loss's NumPy or torch function."
     functional = ''  # the loss's functional name in the registry, e.g. 'l1_loss' (no annotation: torch.jit.script reads annotations)
     _numpy = _torch = None   # set by register: the class holds its functions (and so does its forward), never a name to look up

@@ -241,3 +241,19 @@ def test_namespaces_are_generated_from_the_registry():
     import subprocess, sys
     r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'make_namespaces.py'), '--check'], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_help_tells_the_package_not_nn_module():
+    """help(lossbook) is the package's story and an index (not every criterion's inherited nn.Module methods); a criterion's
+    help() shows its torch-form docstring; an instance still lists everything nn.Module has (tab completion)."""
+    import pydoc
+    text = pydoc.render_doc(lossbook, renderer=pydoc.plaintext)
+    assert len(text.splitlines()) < 3000, len(text.splitlines())
+    assert 'register_forward_pre_hook' not in text
+    for info in lossbook.core.losses():
+        doc = pydoc.render_doc(info.criterion, renderer=pydoc.plaintext)
+        if not issubclass(info.criterion, lossbook.core.Criterion):   # LinearCrossEntropyLoss: a module with its own layer
+            assert info.criterion.__doc__ and 'register_forward_pre_hook' not in doc; continue
+        assert 'Args:' in doc and 'Shape:' in doc and info.description.split(':')[0][:20] in doc, info.criterion.__name__
+    m = lossbook.MSELoss()
+    assert {'to', 'double', 'parameters', 'forward', 'state_dict'} <= set(dir(m))

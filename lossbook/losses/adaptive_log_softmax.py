@@ -257,7 +257,7 @@ def adaptive_log_softmax_predict_torch(input:torch.Tensor, head_weight:torch.Ten
     return out
 
 # %% ../../nbs/28_adaptive_log_softmax.ipynb #fb2914d2
-class AdaptiveLogSoftmaxWithLoss(torch.nn.Module):
+class AdaptiveLogSoftmaxWithLoss(LossModule):
     "`torch.nn.AdaptiveLogSoftmaxWithLoss`: same constructor, parameters and state_dict; called on NumPy arrays it runs `lossbook.numpy`."
     def __init__(self, in_features:int, n_classes:int, cutoffs, div_value:float=4.0, head_bias:bool=False, device=None, dtype=None):
         super().__init__()

@@ -314,7 +314,7 @@ def linear_cross_entropy_torch(input:torch.Tensor, linear_weight:torch.Tensor, t
     return loss.squeeze(0) if unbatched and a.reduction == 'none' else loss
 
 # %% ../../nbs/27_linear_cross_entropy.ipynb #b9cb86f1
-class LinearCrossEntropyLoss(torch.nn.Module):
+class LinearCrossEntropyLoss(LossModule):
     "`torch.nn.LinearCrossEntropyLoss`: a linear layer `(C·∏out_features, in_features)` and cross-entropy on its logits, never all of them at once."
     functional = 'linear_cross_entropy'
     def __init__(self, in_features:int, num_classes:int, *, out_features:tuple=(), bias:bool=False, device=None, dtype=None,
