@@ -155,4 +155,14 @@ register(name='binary_cross_entropy', criterion=BCELoss, family='classification'
          numpy=binary_cross_entropy, numpy_grad=binary_cross_entropy_grad, torch=binary_cross_entropy_torch,
          args={'input': 'input', 'target': 'target', 'weight': 'const'}, broadcast='exact',
          notebook='22_binary_cross_entropy.ipynb',
-         description='−w[y log x + (1 − y) log(1 − x)] on probabilities, each log clamped at −100; mean over n')
+         description='−w[y log x + (1 − y) log(1 − x)] on probabilities, each log clamped at −100; mean over n',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.BCELoss()
+>>> input = torch.tensor([0.9, 0.2, 0.6], requires_grad=True)
+>>> target = torch.tensor([1.0, 0.0, 1.0])
+>>> output = loss(input, target)
+>>> round(output.item(), 4)
+0.2798
+>>> output.backward()
+""")

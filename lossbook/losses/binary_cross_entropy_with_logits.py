@@ -167,4 +167,14 @@ register(name='binary_cross_entropy_with_logits', criterion=BCEWithLogitsLoss, f
          torch=binary_cross_entropy_with_logits_torch,
          args={'input': 'input', 'target': 'target', 'weight': 'const', 'pos_weight': 'const'}, broadcast='exact',
          notebook='23_binary_cross_entropy_with_logits.ipynb',
-         description='(1 − y)x − (1 + (p − 1)y)·log σ(x): BCE on logits, stable for any x; pos_weight p; mean over n')
+         description='(1 − y)x − (1 + (p − 1)y)·log σ(x): BCE on logits, stable for any x; pos_weight p; mean over n',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.BCEWithLogitsLoss(pos_weight=torch.tensor([2.0, 1.0, 1.0]))
+>>> input = torch.tensor([2.0, -1.5, 0.3], requires_grad=True)
+>>> target = torch.tensor([1.0, 0.0, 1.0])
+>>> output = loss(input, target)
+>>> round(output.item(), 4)
+0.3365
+>>> output.backward()
+""")

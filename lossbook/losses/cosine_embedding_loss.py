@@ -142,4 +142,15 @@ class CosineEmbeddingLoss(Criterion):
 register(name='cosine_embedding_loss', criterion=CosineEmbeddingLoss, family='embedding', zh='余弦嵌入损失',
          numpy=cosine_embedding_loss, numpy_grad=cosine_embedding_loss_grad, torch=cosine_embedding_loss_torch,
          args={'input1': 'input', 'input2': 'input', 'target': 'label'}, broadcast='none',
-         notebook='36_cosine_embedding_loss.ipynb', description='1 − cos(x₁, x₂) for similar pairs, max(0, cos − margin) for dissimilar ones')
+         notebook='36_cosine_embedding_loss.ipynb', description='1 − cos(x₁, x₂) for similar pairs, max(0, cos − margin) for dissimilar ones',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.CosineEmbeddingLoss(margin=0.2)
+>>> input1 = torch.tensor([[1.0, 0.0], [0.5, 0.5]], requires_grad=True)
+>>> input2 = torch.tensor([[0.6, 0.8], [1.0, 0.9]])
+>>> target = torch.tensor([1, -1])
+>>> output = loss(input1, input2, target)
+>>> round(output.item(), 4)
+0.5993
+>>> output.backward()
+""")

@@ -225,4 +225,14 @@ register(name='cross_entropy', criterion=CrossEntropyLoss, family='classificatio
          numpy=cross_entropy, numpy_grad=cross_entropy_grad, torch=cross_entropy_torch,
          args={'input': 'input', 'target': 'target', 'weight': 'const'}, broadcast='none',
          notebook='21_cross_entropy.ipynb',
-         description='−Σ w·t̃·log softmax(z): log_softmax + NLL in one stable step; index or probability targets, label smoothing')
+         description='−Σ w·t̃·log softmax(z): log_softmax + NLL in one stable step; index or probability targets, label smoothing',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.CrossEntropyLoss(label_smoothing=0.1)
+>>> input = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]], requires_grad=True)
+>>> target = torch.tensor([0, 2])
+>>> output = loss(input, target)
+>>> round(output.item(), 4)
+0.3455
+>>> output.backward()
+""")

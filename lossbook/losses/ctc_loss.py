@@ -481,4 +481,15 @@ register(name='ctc_loss', criterion=CTCLoss, family='sequence', zh='连接时序
          numpy=ctc_loss, numpy_grad=ctc_loss_grad, torch=ctc_loss_torch,
          args={'log_probs': 'input', 'targets': 'label', 'input_lengths': 'lengths', 'target_lengths': 'lengths'},
          broadcast='none', notebook='40_ctc_loss.ipynb',
-         description='−log Σ over alignments of the target (blanks, repeats) of Π_t p_t: forward–backward on the lattice; mean ÷ target length')
+         description='−log Σ over alignments of the target (blanks, repeats) of Π_t p_t: forward–backward on the lattice; mean ÷ target length',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.CTCLoss()
+>>> log_probs = torch.log_softmax(torch.tensor([[[1.0, 0.5, 0.2]], [[0.3, 1.2, 0.1]], [[0.8, 0.1, 1.5]], [[1.1, 0.4, 0.3]]]), dim=2).requires_grad_()
+>>> targets = torch.tensor([[1, 2]])
+>>> input_lengths, target_lengths = torch.tensor([4]), torch.tensor([2])
+>>> output = loss(log_probs, targets, input_lengths, target_lengths)
+>>> round(output.item(), 4)
+0.5916
+>>> output.backward()
+""")

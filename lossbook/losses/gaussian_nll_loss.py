@@ -169,4 +169,15 @@ class GaussianNLLLoss(Criterion):
 register(name='gaussian_nll_loss', criterion=GaussianNLLLoss, family='likelihood', zh='高斯负对数似然损失',
          numpy=gaussian_nll_loss, numpy_grad=gaussian_nll_loss_grad, torch=gaussian_nll_loss_torch,
          args={'input': 'input', 'target': 'target', 'var': 'input'}, broadcast='silent',
-         notebook='26_gaussian_nll_loss.ipynb', description='½(log v + (x − y)²/v): minus the Gaussian log-likelihood, with a predicted variance')
+         notebook='26_gaussian_nll_loss.ipynb', description='½(log v + (x − y)²/v): minus the Gaussian log-likelihood, with a predicted variance',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.GaussianNLLLoss()
+>>> input = torch.tensor([0.5, 1.0, -0.5], requires_grad=True)
+>>> target = torch.tensor([1.0, 0.5, 0.0])
+>>> var = torch.tensor([0.5, 1.0, 2.0])
+>>> output = loss(input, target, var)
+>>> round(output.item(), 4)
+0.1458
+>>> output.backward()
+""")

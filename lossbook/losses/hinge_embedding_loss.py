@@ -97,4 +97,14 @@ class HingeEmbeddingLoss(Criterion):
 register(name='hinge_embedding_loss', criterion=HingeEmbeddingLoss, family='margin', zh='合页嵌入损失',
          numpy=hinge_embedding_loss, numpy_grad=hinge_embedding_loss_grad, torch=hinge_embedding_loss_torch,
          args={'input': 'input', 'target': 'label'}, broadcast='silent',
-         notebook='31_hinge_embedding_loss.ipynb', description='x for similar pairs (y = 1), max(0, margin − x) for dissimilar ones (y = −1)')
+         notebook='31_hinge_embedding_loss.ipynb', description='x for similar pairs (y = 1), max(0, margin − x) for dissimilar ones (y = −1)',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.HingeEmbeddingLoss(margin=1.0)
+>>> input = torch.tensor([0.3, 1.5, 0.2, 0.9], requires_grad=True)
+>>> target = torch.tensor([1.0, -1.0, -1.0, 1.0])
+>>> output = loss(input, target)
+>>> round(output.item(), 4)
+0.5
+>>> output.backward()
+""")

@@ -69,4 +69,14 @@ class HuberLoss(Criterion):
 register(name='huber_loss', criterion=HuberLoss, family='regression', zh='Huber损失',
          numpy=huber_loss, numpy_grad=huber_loss_grad, torch=huber_loss_torch,
          args={'input': 'input', 'target': 'target', 'weight': 'weight'}, broadcast='warn',
-         notebook='13_huber_loss.ipynb', description='½d² within δ of zero, δ(|d| − ½δ) outside')
+         notebook='13_huber_loss.ipynb', description='½d² within δ of zero, δ(|d| − ½δ) outside',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.HuberLoss(delta=1.0)
+>>> input = torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]], requires_grad=True)
+>>> target = torch.tensor([[0.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
+>>> output = loss(input, target)
+>>> round(output.item(), 4)
+0.4583
+>>> output.backward()
+""")

@@ -132,4 +132,14 @@ class KLDivLoss(Criterion):
 register(name='kl_div', criterion=KLDivLoss, family='likelihood', zh='KL散度损失',
          numpy=kl_div, numpy_grad=kl_div_grad, torch=kl_div_torch,
          args={'input': 'input', 'target': 'target'}, reductions=REDUCTIONS + ('batchmean',), broadcast='silent',
-         notebook='24_kl_div.ipynb', description="y·(log y − x) per entry, x = log q: KL(p ‖ q) summed over classes; 'batchmean' divides by N")
+         notebook='24_kl_div.ipynb', description="y·(log y − x) per entry, x = log q: KL(p ‖ q) summed over classes; 'batchmean' divides by N",
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.KLDivLoss(reduction='batchmean')
+>>> input = torch.log_softmax(torch.tensor([[1.0, 2.0, 3.0]]), dim=1).requires_grad_()
+>>> target = torch.tensor([[0.2, 0.3, 0.5]])
+>>> output = loss(input, target)
+>>> round(output.item(), 4)
+0.078
+>>> output.backward()
+""")

@@ -63,4 +63,14 @@ class L1Loss(Criterion):
 register(name='l1_loss', criterion=L1Loss, family='regression', zh='平均绝对误差 / L1范数损失',
          numpy=l1_loss, numpy_grad=l1_loss_grad, torch=l1_loss_torch,
          args={'input': 'input', 'target': 'target', 'weight': 'weight'}, broadcast='warn',
-         notebook='10_l1_loss.ipynb', description='mean absolute error |x − y|')
+         notebook='10_l1_loss.ipynb', description='mean absolute error |x − y|',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.L1Loss()
+>>> input = torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]], requires_grad=True)
+>>> target = torch.tensor([[0.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
+>>> output = loss(input, target)
+>>> round(output.item(), 4)
+0.9167
+>>> output.backward()
+""")

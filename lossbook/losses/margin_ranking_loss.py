@@ -115,4 +115,15 @@ class MarginRankingLoss(Criterion):
 register(name='margin_ranking_loss', criterion=MarginRankingLoss, family='margin', zh='带间隔的排名损失',
          numpy=margin_ranking_loss, numpy_grad=margin_ranking_loss_grad, torch=margin_ranking_loss_torch,
          args={'input1': 'input', 'input2': 'input', 'target': 'target'}, broadcast='none',
-         notebook='30_margin_ranking_loss.ipynb', description='max(0, −y·(x₁ − x₂) + margin): a hinge on the score difference of a pair')
+         notebook='30_margin_ranking_loss.ipynb', description='max(0, −y·(x₁ − x₂) + margin): a hinge on the score difference of a pair',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.MarginRankingLoss(margin=0.5)
+>>> input1 = torch.tensor([0.8, 0.1, 0.5], requires_grad=True)
+>>> input2 = torch.tensor([0.3, 0.4, 0.5])
+>>> target = torch.tensor([1.0, 1.0, -1.0])
+>>> output = loss(input1, input2, target)
+>>> round(output.item(), 4)
+0.4333
+>>> output.backward()
+""")

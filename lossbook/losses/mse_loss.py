@@ -63,4 +63,14 @@ class MSELoss(Criterion):
 register(name='mse_loss', criterion=MSELoss, family='regression', zh='均方误差损失',
          numpy=mse_loss, numpy_grad=mse_loss_grad, torch=mse_loss_torch,
          args={'input': 'input', 'target': 'target', 'weight': 'weight'}, broadcast='warn',
-         notebook='11_mse_loss.ipynb', description='mean squared error (x − y)²')
+         notebook='11_mse_loss.ipynb', description='mean squared error (x − y)²',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.MSELoss()
+>>> input = torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]], requires_grad=True)
+>>> target = torch.tensor([[0.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
+>>> output = loss(input, target)
+>>> round(output.item(), 4)
+0.9583
+>>> output.backward()
+""")

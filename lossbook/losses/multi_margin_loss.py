@@ -132,4 +132,14 @@ register(name='multi_margin_loss', criterion=MultiMarginLoss, family='margin', z
          numpy=multi_margin_loss, numpy_grad=multi_margin_loss_grad, torch=multi_margin_loss_torch,
          args={'input': 'input', 'target': 'label', 'weight': 'const'}, broadcast='none',
          notebook='34_multi_margin_loss.ipynb',
-         description='w[y]/C · Σ over i ≠ y of max(0, margin − x_y + x_i)^p: the multi-class hinge; mean over N')
+         description='w[y]/C · Σ over i ≠ y of max(0, margin − x_y + x_i)^p: the multi-class hinge; mean over N',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.MultiMarginLoss()
+>>> input = torch.tensor([[0.1, 0.2, 0.4, 0.8]], requires_grad=True)
+>>> target = torch.tensor([3])
+>>> output = loss(input, target)
+>>> round(output.item(), 4)
+0.325
+>>> output.backward()
+""")

@@ -171,4 +171,14 @@ register(name='multilabel_margin_loss', criterion=MultiLabelMarginLoss, family='
          numpy=multilabel_margin_loss, numpy_grad=multilabel_margin_loss_grad, torch=multilabel_margin_loss_torch,
          args={'input': 'input', 'target': 'label'}, broadcast='none',
          notebook='35_multilabel_margin_loss.ipynb',
-         description='(1/C)·Σ over j ∈ targets, i ∉ targets of max(0, 1 − (x_j − x_i)); targets as indices padded with −1')
+         description='(1/C)·Σ over j ∈ targets, i ∉ targets of max(0, 1 − (x_j − x_i)); targets as indices padded with −1',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.MultiLabelMarginLoss()
+>>> input = torch.tensor([[0.1, 0.2, 0.4, 0.8]], requires_grad=True)
+>>> target = torch.tensor([[3, 0, -1, 1]])
+>>> output = loss(input, target)
+>>> round(output.item(), 4)
+0.85
+>>> output.backward()
+""")

@@ -117,4 +117,14 @@ register(name='multilabel_soft_margin_loss', criterion=MultiLabelSoftMarginLoss,
          numpy=multilabel_soft_margin_loss, numpy_grad=multilabel_soft_margin_loss_grad, torch=multilabel_soft_margin_loss_torch,
          args={'input': 'input', 'target': 'target', 'weight': 'weight'}, broadcast='silent',
          notebook='33_multilabel_soft_margin_loss.ipynb',
-         description='−(1/C)·Σ_c w_c[y_c log σ(x_c) + (1−y_c) log σ(−x_c)]: per-class logistic loss, mean over classes')
+         description='−(1/C)·Σ_c w_c[y_c log σ(x_c) + (1−y_c) log σ(−x_c)]: per-class logistic loss, mean over classes',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.MultiLabelSoftMarginLoss()
+>>> input = torch.tensor([[1.5, -0.5, 0.2]], requires_grad=True)
+>>> target = torch.tensor([[1.0, 0.0, 1.0]])
+>>> output = loss(input, target)
+>>> round(output.item(), 4)
+0.4245
+>>> output.backward()
+""")

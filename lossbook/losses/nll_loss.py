@@ -140,4 +140,14 @@ class NLLLoss2d(NLLLoss):
 register(name='nll_loss', criterion=NLLLoss, family='classification', zh='负对数似然损失',
          numpy=nll_loss, numpy_grad=nll_loss_grad, torch=nll_loss_torch,
          args={'input': 'input', 'target': 'label', 'weight': 'const'}, broadcast='none',
-         notebook='20_nll_loss.ipynb', description='−w[y]·x[y]: minus the log-probability of the true class, weighted; mean over Σ w[y]')
+         notebook='20_nll_loss.ipynb', description='−w[y]·x[y]: minus the log-probability of the true class, weighted; mean over Σ w[y]',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.NLLLoss()
+>>> input = torch.log_softmax(torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]]), dim=1).requires_grad_()
+>>> target = torch.tensor([0, 2])
+>>> output = loss(input, target)
+>>> round(output.item(), 4)
+0.1755
+>>> output.backward()
+""")

@@ -125,4 +125,14 @@ class PoissonNLLLoss(Criterion):
 register(name='poisson_nll_loss', criterion=PoissonNLLLoss, family='likelihood', zh='泊松负对数似然损失',
          numpy=poisson_nll_loss, numpy_grad=poisson_nll_loss_grad, torch=poisson_nll_loss_torch,
          args={'input': 'input', 'target': 'target'}, broadcast='silent',
-         notebook='25_poisson_nll_loss.ipynb', description='eˣ − y·x: minus the Poisson log-likelihood of a count, from the log-rate (or the rate)')
+         notebook='25_poisson_nll_loss.ipynb', description='eˣ − y·x: minus the Poisson log-likelihood of a count, from the log-rate (or the rate)',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.PoissonNLLLoss()
+>>> log_input = torch.tensor([0.5, 1.0, -0.5], requires_grad=True)
+>>> target = torch.tensor([1.0, 3.0, 0.0])
+>>> output = loss(log_input, target)
+>>> round(output.item(), 4)
+0.4912
+>>> output.backward()
+""")

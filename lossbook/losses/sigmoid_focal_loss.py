@@ -102,4 +102,14 @@ register(name='sigmoid_focal_loss', criterion=SigmoidFocalLoss, family='dense', 
          notebook='60_sigmoid_focal_loss.ipynb', description='α_t·(1 − p_t)^γ·BCE on logits: easy examples fade (RetinaNet)',
          reference=ExternalReference('torchvision==0.28.0', 'sigmoid_focal_loss', module='torchvision.ops',
                                      files=['torchvision/ops/focal_loss.py'], stubs={'torchvision.utils': ('_log_api_usage_once',)}),
-         reference_package='torchvision', reference_criterion=None)
+         reference_package='torchvision', reference_criterion=None,
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.SigmoidFocalLoss(alpha=0.25, gamma=2.0, reduction='mean')
+>>> input = torch.tensor([2.0, -1.5, 0.3, -3.0], requires_grad=True)
+>>> target = torch.tensor([1.0, 0.0, 1.0, 1.0])
+>>> output = loss(input, target)
+>>> round(output.item(), 4)
+0.1805
+>>> output.backward()
+""")

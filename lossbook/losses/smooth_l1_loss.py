@@ -134,4 +134,14 @@ class SmoothL1Loss(Criterion):
 register(name='smooth_l1_loss', criterion=SmoothL1Loss, family='regression', zh='平滑L1损失',
          numpy=smooth_l1_loss, numpy_grad=smooth_l1_loss_grad, torch=smooth_l1_loss_torch,
          args={'input': 'input', 'target': 'target'}, broadcast='warn',
-         notebook='12_smooth_l1_loss.ipynb', description='0.5·d²/β within β of zero, |d| − 0.5·β beyond')
+         notebook='12_smooth_l1_loss.ipynb', description='0.5·d²/β within β of zero, |d| − 0.5·β beyond',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.SmoothL1Loss(beta=1.0)
+>>> input = torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]], requires_grad=True)
+>>> target = torch.tensor([[0.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
+>>> output = loss(input, target)
+>>> round(output.item(), 4)
+0.4583
+>>> output.backward()
+""")

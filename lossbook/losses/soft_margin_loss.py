@@ -99,4 +99,14 @@ class SoftMarginLoss(Criterion):
 register(name='soft_margin_loss', criterion=SoftMarginLoss, family='margin', zh='软边际损失',
          numpy=soft_margin_loss, numpy_grad=soft_margin_loss_grad, torch=soft_margin_loss_torch,
          args={'input': 'input', 'target': 'label'}, broadcast='silent',
-         notebook='32_soft_margin_loss.ipynb', description='log(1 + exp(−y·x)): the logistic loss on ±1 labels')
+         notebook='32_soft_margin_loss.ipynb', description='log(1 + exp(−y·x)): the logistic loss on ±1 labels',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.SoftMarginLoss()
+>>> input = torch.tensor([0.8, -0.4, 2.0], requires_grad=True)
+>>> target = torch.tensor([1.0, 1.0, -1.0])
+>>> output = loss(input, target)
+>>> round(output.item(), 4)
+1.137
+>>> output.backward()
+""")

@@ -211,4 +211,15 @@ class TripletMarginLoss(Criterion):
 register(name='triplet_margin_loss', criterion=TripletMarginLoss, family='embedding', zh='三元组间隔损失',
          numpy=triplet_margin_loss, numpy_grad=triplet_margin_loss_grad, torch=triplet_margin_loss_torch,
          args={'anchor': 'input', 'positive': 'input', 'negative': 'input'}, broadcast='none',
-         notebook='37_triplet_margin_loss.ipynb', description='max(0, d(a, p) − d(a, n) + margin) with the p-norm distance')
+         notebook='37_triplet_margin_loss.ipynb', description='max(0, d(a, p) − d(a, n) + margin) with the p-norm distance',
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.TripletMarginLoss(margin=1.0)
+>>> anchor = torch.tensor([[0.0, 0.0], [1.0, 1.0]], requires_grad=True)
+>>> positive = torch.tensor([[0.5, 0.0], [1.0, 1.5]])
+>>> negative = torch.tensor([[1.0, 0.0], [3.0, 1.0]])
+>>> output = loss(anchor, positive, negative)
+>>> round(output.item(), 4)
+0.25
+>>> output.backward()
+""")
