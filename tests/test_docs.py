@@ -349,3 +349,14 @@ def test_no_katex_errors(measured):
 def test_the_body_column_is_wide_at_1280(measured):
     "The body column is at least 760 px at a 1280 px window (Quarto's default layout leaves 663)."
     assert all(m['main'] >= 760 for m in measured.values()), {p: m['main'] for p, m in measured.items()}
+
+
+@needs_quarto
+def test_search_index_answers_readers_questions(site):
+    "Each question a reader asked (issue 19) has a page section in the search index holding every word of the query."
+    index = json.loads((site / 'search.json').read_text())
+    blob = [(e['href'], (e.get('title', '') + ' ' + e.get('section', '') + ' ' + e.get('text', '')).lower()) for e in index]
+    for query, page in [('multi-label imbalance', 'which_loss'), ('pos_weight imbalance', 'binary_cross_entropy_with_logits'),
+                        ('NaN float16', 'stability_lab'), ('ignore_index mean', 'what_mean_divides_by')]:
+        hits = [h for h, t in blob if all(w in t for w in query.lower().split())]
+        assert any(h.startswith(page) for h in hits), (query, hits[:5])
