@@ -20,7 +20,7 @@ __all__ = ['SPECS', 'input_shaped_weight', 'class_weight', 'last_dim_weight', 'C
            'n_classes', 'sample_classes', 'class_bench_shape', 'sample_probabilities', 'sample_logits', 'sample_signs',
            'sample_log_probs', 'sample_counts', 'sample_gaussian', 'sample_ranking', 'sample_pairs', 'sample_triplets',
            'sample_multi_class', 'sample_multilabel', 'sample_ctc', 'sample_linear_ce', 'sample_ranking_kinks',
-           'sample_hinge', 'sample_soft_margin', 'margin_bench_shape', 'sample_ctc_spec']
+           'sample_hinge', 'sample_soft_margin', 'margin_bench_shape', 'sample_ctc_spec', 'sample_boxes']
 
 # %% ../nbs/02_specs.ipynb #3ac2f404
 @dataclass(frozen=True)
@@ -712,3 +712,39 @@ def _focal_invalid():
 
 add_spec(Spec('sigmoid_focal_loss', sample_logits, invalid=_focal_invalid,
               grid={'reduction': REDUCTIONS, 'alpha': (0.25, 0.0, 1.0, -1), 'gamma': (0, 1, 2, 3.5)}))
+
+# %% ../nbs/02_specs.ipynb #219ee168
+def sample_boxes(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "Two sets of valid boxes (x1, y1, x2, y2) of `shape + (4,)`: moved and resized copies; unless `boxes2='moved'`, a tenth of the corners shared exactly."
+    centre = scale * rng.standard_normal(shape + (2,))
+    size = scale * rng.uniform(0.2, 2.0, shape + (2,))
+    a = np.concatenate([centre - size / 2, centre + size / 2], -1)
+    centre_g = centre + scale * rng.normal(0, 0.6, shape + (2,))
+    size_g = size * np.exp(rng.normal(0, 0.4, shape + (2,)))
+    b = np.concatenate([centre_g - size_g / 2, centre_g + size_g / 2], -1)
+    if (choices or {}).get('boxes2', 'ties') != 'moved':            # 'moved': smooth points only (gradgradcheck's finite differences)
+        b = np.where(rng.random(b.shape) < 0.1, a, b)               # shared corners: min/max ties
+        b = np.where(rng.random(shape + (1,)) < 0.05, a, b)         # identical boxes
+    b = np.concatenate([np.minimum(b[..., :2], b[..., 2:] - scale * 0.05), b[..., 2:]], -1)   # a shared corner may not flip a box
+    if (choices or {}).get('boxes2') == 'one': b = b.reshape(-1, 4)[0] if b.size else np.array([0., 0., scale, scale])
+    return (np.asarray(a), np.asarray(b)), {}
+
+def _box_invalid():
+    b = np.array([[0., 0., 2., 2.], [1., 1., 3., 4.]])
+    return [("0-d boxes", (np.array(1.0), np.array(1.0)), {}),
+            ("3 coordinates, not 4", (b[:, :3], b[:, :3]), {}),
+            ("5 coordinates", (np.zeros((2, 5)), np.zeros((2, 5))), {}),
+            ("box counts that do not broadcast", (b, np.zeros((3, 4))), {}),
+            ("boxes1 broadcast to boxes2's shape", (b[:1], b), {}),
+            ("boxes1 of one box, boxes2 of two", (b[0], b), {}),
+            ("float32 boxes1, float64 boxes2", (b.astype(np.float32), b), {}),
+            ("a list as boxes2", (b, [[0., 0., 1., 1.]] * 2), {}),
+            ("None as boxes2", (b, None), {}),
+            ("unknown reduction", (b, b), {'reduction': 'avg'})]
+
+for _name in ('generalized_box_iou_loss', 'distance_box_iou_loss', 'complete_box_iou_loss'):
+    add_spec(Spec(_name, sample_boxes, invalid=_box_invalid, ndims=(0, 3), variants={'boxes2': ('moved', 'ties', 'one')},
+                  grid={'reduction': REDUCTIONS, 'eps': (1e-7, 0.0, 0.1)},
+                  # float32 boxes of size ~1e-3: gradients ~1e3 from cancelling terms (−1/U and I/U², the union's four
+                  # products); torchvision's autograd and the closed form round apart by ~1e-7 of the largest one
+                  float32_tol={'rtol': 1e-4, 'atol': 1e-4}))

@@ -177,6 +177,9 @@ def test_double_backward(name):
     exp, act = _both(hvp, name)
     _close(act, exp)
     xs = [x.detach().requires_grad_() for x in c.diff_values()]
+    try: torch.autograd.gradgradcheck(c.fn(_ref(REGISTRY[name]), sum_out=True), xs)
+    except Exception as e:   # noqa: BLE001 — a reference whose backward is not the derivative (CIoU's α under no_grad)
+        pytest.skip(f"gradgradcheck fails on the reference {REGISTRY[name].reference_name} too: {str(e).splitlines()[0][:120]}")
     assert torch.autograd.gradgradcheck(c.fn(REGISTRY[name].torch, sum_out=True), xs)
 
 
