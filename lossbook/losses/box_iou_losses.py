@@ -282,14 +282,44 @@ register(name='generalized_box_iou_loss', criterion=GeneralizedBoxIoULoss, famil
          numpy=generalized_box_iou_loss, numpy_grad=generalized_box_iou_loss_grad, torch=generalized_box_iou_loss_torch,
          args=_BOX_ARGS, broadcast='none', notebook='61_box_iou_losses.ipynb',
          description='1 − IoU + the empty share of the enclosing box: boxes (x1, y1, x2, y2)',
-         reference=_tv('generalized_box_iou_loss', 'giou_loss.py'), reference_package='torchvision', reference_criterion=None)
+         reference=_tv('generalized_box_iou_loss', 'giou_loss.py'), reference_package='torchvision', reference_criterion=None,
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.GeneralizedBoxIoULoss(reduction='mean')
+>>> boxes1 = torch.tensor([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 3.0, 4.0]], requires_grad=True)
+>>> boxes2 = torch.tensor([[1.0, 1.0, 3.0, 3.0], [1.0, 1.0, 3.0, 4.0]])
+>>> output = loss(boxes1, boxes2)
+>>> round(output.item(), 4)
+0.5397
+>>> output.backward()
+""")
 register(name='distance_box_iou_loss', criterion=DistanceBoxIoULoss, family='dense', zh='距离 IoU 损失 (DIoU)',
          numpy=distance_box_iou_loss, numpy_grad=distance_box_iou_loss_grad, torch=distance_box_iou_loss_torch,
          args=_BOX_ARGS, broadcast='none', notebook='61_box_iou_losses.ipynb',
          description='1 − IoU + squared centre distance over the enclosing diagonal²',
-         reference=_tv('distance_box_iou_loss', 'diou_loss.py'), reference_package='torchvision', reference_criterion=None)
+         reference=_tv('distance_box_iou_loss', 'diou_loss.py'), reference_package='torchvision', reference_criterion=None,
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.DistanceBoxIoULoss(reduction='mean')
+>>> boxes1 = torch.tensor([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 3.0, 4.0]], requires_grad=True)
+>>> boxes2 = torch.tensor([[1.0, 1.0, 3.0, 3.0], [1.0, 1.0, 3.0, 4.0]])
+>>> output = loss(boxes1, boxes2)
+>>> round(output.item(), 4)
+0.4841
+>>> output.backward()
+""")
 register(name='complete_box_iou_loss', criterion=CompleteBoxIoULoss, family='dense', zh='完全 IoU 损失 (CIoU)',
          numpy=complete_box_iou_loss, numpy_grad=complete_box_iou_loss_grad, torch=complete_box_iou_loss_torch,
          args=_BOX_ARGS, broadcast='none', notebook='61_box_iou_losses.ipynb',
          description='DIoU loss + α·v, the aspect-ratio term (α held constant)',
-         reference=_tv('complete_box_iou_loss', 'diou_loss.py', 'ciou_loss.py'), reference_package='torchvision', reference_criterion=None);
+         reference=_tv('complete_box_iou_loss', 'diou_loss.py', 'ciou_loss.py'), reference_package='torchvision', reference_criterion=None,
+         example=r"""
+>>> import torch, lossbook
+>>> loss = lossbook.CompleteBoxIoULoss(reduction='mean')
+>>> boxes1 = torch.tensor([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 3.0, 4.0]], requires_grad=True)
+>>> boxes2 = torch.tensor([[1.0, 1.0, 3.0, 3.0], [1.0, 1.0, 3.0, 4.0]])
+>>> output = loss(boxes1, boxes2)
+>>> round(output.item(), 4)
+0.4841
+>>> output.backward()
+""");
