@@ -73,7 +73,7 @@ class _NumPyNamespace(Namespace):
         if isinstance(a, np.generic): return np.asarray(a)
         return None
     def belongs_elsewhere(self, a) -> bool: return is_tensor(a)
-    def long(self, a): return a.astype(np.int64)
+    def long(self, a): return a.astype(np.int64, copy=False)
     def astype(self, a, dtype): return a.astype(dtype, copy=False)
     def broadcast_to(self, a, shape): return np.broadcast_to(a, shape)
     def broadcast_arrays(self, *arrays): return np.broadcast_arrays(*arrays)

@@ -73,10 +73,12 @@ def nll_loss(input:np.ndarray, # log-probabilities x: (C,), (N, C) or (N, C, d1,
             ) -> np.ndarray:
     "Negative log-likelihood, as torch's `nll_loss`: ℓᵢ = −w[yᵢ]·x[i, yᵢ] (0 where yᵢ = ignore_index), then reduced."
     a = _nll_args('nll_loss', NP, input, target, weight, ignore_index, reduction, size_average, reduce)
-    picked, _, keep, _, wy = _pick(a.input, a.target, a.weight, a.ignore_index)
+    picked, _, keep, ys, wy = _pick(a.input, a.target, a.weight, a.ignore_index)
     terms = -picked if wy is None else -(picked * wy)
-    loss = np.where(keep, terms, 0).astype(a.input.dtype, copy=False)   # skipped, not multiplied: 0 even at -inf / nan
+    every = ys is a.target                                             # nothing ignored (`_pick` kept y itself): no mask, 'mean' divides by n
+    loss = (terms if every else np.where(keep, terms, 0)).astype(a.input.dtype, copy=False)   # skipped, not multiplied: 0 even at -inf / nan
     if a.reduction != 'mean': return reduce_loss(loss, a.reduction)
+    if every and wy is None: return reduce_loss(loss, 'mean')
     return reduce_loss(loss, 'mean', denom=class_denominator(keep, wy, a.input.dtype))
 
 # %% ../../nbs/20_nll_loss.ipynb #44df96ad
