@@ -16,12 +16,11 @@ from .core import REDUCTIONS
 
 # %% auto #0
 __all__ = ['SPECS', 'input_shaped_weight', 'class_weight', 'last_dim_weight', 'COSINE_DISTANCE', 'SQUARED_EUCLIDEAN', 'CDIST',
-           'FLOAT_DISTANCE', 'last_dim_pos_weight', 'Draw', 'Namespaced', 'Spec', 'add_spec', 'spec',
-           'sample_pointwise', 'pointwise_invalid', 'n_classes', 'sample_classes', 'class_bench_shape',
-           'sample_probabilities', 'sample_logits', 'sample_signs', 'sample_log_probs', 'sample_counts',
-           'sample_gaussian', 'sample_ranking', 'sample_pairs', 'sample_triplets', 'sample_multi_class',
-           'sample_multilabel', 'sample_ctc', 'sample_linear_ce', 'sample_ranking_kinks', 'sample_hinge',
-           'sample_soft_margin', 'margin_bench_shape', 'sample_ctc_spec']
+           'FLOAT_DISTANCE', 'Draw', 'Namespaced', 'Spec', 'add_spec', 'spec', 'sample_pointwise', 'pointwise_invalid',
+           'n_classes', 'sample_classes', 'class_bench_shape', 'sample_probabilities', 'sample_logits', 'sample_signs',
+           'sample_log_probs', 'sample_counts', 'sample_gaussian', 'sample_ranking', 'sample_pairs', 'sample_triplets',
+           'sample_multi_class', 'sample_multilabel', 'sample_ctc', 'sample_linear_ce', 'sample_ranking_kinks',
+           'sample_hinge', 'sample_soft_margin', 'margin_bench_shape', 'sample_ctc_spec']
 
 # %% ../nbs/02_specs.ipynb #3ac2f404
 @dataclass(frozen=True)
@@ -715,7 +714,7 @@ add_spec(Spec('sigmoid_focal_loss', sample_logits, invalid=_focal_invalid,
               grid={'reduction': REDUCTIONS, 'alpha': (0.25, 0.0, 1.0, -1), 'gamma': (0, 1, 2, 3.5)}))
 
 # %% ../nbs/02_specs.ipynb #a5a1e002
-last_dim_pos_weight = Draw(lambda rng, a: rng.uniform(0.5, 3.0, np.shape(a['input'])[-1:]), 'last-dim pos_weight')
+_last_dim_pos_weight = Draw(lambda rng, a: rng.uniform(0.5, 3.0, np.shape(a['input'])[-1:]), 'last-dim pos_weight')
 
 def _asl_invalid():
     x23 = np.zeros((2, 3))
@@ -732,6 +731,7 @@ def _asl_valid(c):
     return plain or (c.get('clip') == 0.05 and not c.get('disable_torch_grad_focal_loss'))
 
 add_spec(Spec('asymmetric_loss', sample_logits, ndims=(1, 4), invalid=_asl_invalid, valid=_asl_valid,
+              bench_shape=lambda n: (max(n // 1000, 1), 1000),   # (N, C): N images × 1000 labels
               grid={'reduction': ('batchmean', 'sum', 'mean', 'none'), 'gamma_neg': (0, 4), 'gamma_pos': (0, 1),
                     'clip': (0.05, None), 'disable_torch_grad_focal_loss': (False, True),
-                    'weight': (None, last_dim_weight), 'pos_weight': (None, last_dim_pos_weight)}))
+                    'weight': (None, last_dim_weight), 'pos_weight': (None, _last_dim_pos_weight)}))
