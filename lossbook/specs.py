@@ -713,6 +713,29 @@ def _focal_invalid():
 add_spec(Spec('sigmoid_focal_loss', sample_logits, invalid=_focal_invalid,
               grid={'reduction': REDUCTIONS, 'alpha': (0.25, 0.0, 1.0, -1), 'gamma': (0, 1, 2, 3.5)}))
 
+# %% ../nbs/02_specs.ipynb #a5a1e002
+_last_dim_pos_weight = Draw(lambda rng, a: rng.uniform(0.5, 3.0, np.shape(a['input'])[-1:]), 'last-dim pos_weight')
+
+def _asl_invalid():
+    x23 = np.zeros((2, 3))
+    return [("smoothing of 1", (x23, x23), {'smoothing': 1.0}),
+            ("a negative smoothing", (x23, x23), {'smoothing': -0.1}),
+            ("unknown reduction", (x23, x23), {'reduction': 'avg'}),
+            ("'batchmean' of a 0-d input", (np.zeros(()), np.zeros(())), {}),
+            ("a target that does not broadcast", (x23, np.zeros((2, 4))), {}),
+            ("a weight that does not broadcast", (x23, x23), {'weight': np.ones(4)}),
+            ("a pos_weight that does not broadcast", (x23, x23), {'pos_weight': np.ones(4)})]
+
+def _asl_valid(c):
+    plain = c.get('weight') is None and c.get('pos_weight') is None
+    return plain or (c.get('clip') == 0.05 and not c.get('disable_torch_grad_focal_loss'))
+
+add_spec(Spec('asymmetric_loss', sample_logits, ndims=(1, 4), invalid=_asl_invalid, valid=_asl_valid,
+              bench_shape=lambda n: (max(n // 1000, 1), 1000),   # (N, C): N images × 1000 labels
+              grid={'reduction': ('batchmean', 'sum', 'mean', 'none'), 'gamma_neg': (0, 4), 'gamma_pos': (0, 1),
+                    'clip': (0.05, None), 'disable_torch_grad_focal_loss': (False, True),
+                    'weight': (None, last_dim_weight), 'pos_weight': (None, _last_dim_pos_weight)}))
+
 # %% ../nbs/02_specs.ipynb #219ee168
 def sample_boxes(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
     "Two sets of valid boxes (x1, y1, x2, y2) of `shape + (4,)`: moved and resized copies; unless `boxes2='moved'`, a tenth of the corners shared exactly."

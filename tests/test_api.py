@@ -62,7 +62,7 @@ def test_signatures_match_torch(info):
     assert grad[:-1] == want and grad[-1][:2] == ('grad_output', None)
     if info.reference_criterion is None:   # torchvision has no FocalLoss class: lossbook's takes the function's options
         assert beyond(info), info.name
-        ctor = [(n, d) for n, d, k in want if info.role(n) == 'option']
+        ctor = [(n, d) for n, d, k in want if info.role(n) in ('option', 'weight')]   # class weights too, as torch's criteria
     else:
         ctor = [(n, d) for n, d, k in _params(info.reference_criterion.__init__) if n != 'self']
     assert [(n, d) for n, d, k in _params(info.criterion.__init__) if n != 'self'] == ctor
