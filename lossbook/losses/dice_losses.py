@@ -157,7 +157,7 @@ def _seg_upstream(c, grad_output, fshape, none_shape):
     g = np.ones(() if c.reduction != 'none' else none_shape, c.dtype) if grad_output is None else np.asarray(grad_output)
     want = () if c.reduction != 'none' else none_shape
     if tuple(g.shape) != tuple(want):
-        raise ShapeError(f"{c.fn}_grad(): grad_output has shape {tuple(g.shape)}, the loss has {tuple(want)}")
+        raise ShapeError(f"{c.fn}(): grad_output must have the output's shape {tuple(want)}, got {tuple(g.shape)}")
     n = int(np.prod(fshape))
     if c.reduction == 'mean': return np.broadcast_to(g / n, fshape)
     if c.reduction == 'sum': return np.broadcast_to(g, fshape)
