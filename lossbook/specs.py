@@ -20,7 +20,8 @@ __all__ = ['SPECS', 'input_shaped_weight', 'class_weight', 'last_dim_weight', 'C
            'n_classes', 'sample_classes', 'class_bench_shape', 'sample_probabilities', 'sample_logits', 'sample_signs',
            'sample_log_probs', 'sample_counts', 'sample_gaussian', 'sample_ranking', 'sample_pairs', 'sample_triplets',
            'sample_multi_class', 'sample_multilabel', 'sample_ctc', 'sample_linear_ce', 'sample_ranking_kinks',
-           'sample_hinge', 'sample_soft_margin', 'margin_bench_shape', 'sample_ctc_spec', 'sample_boxes']
+           'sample_hinge', 'sample_soft_margin', 'margin_bench_shape', 'sample_ctc_spec', 'sample_boxes',
+           'sample_segmentation']
 
 # %% ../nbs/02_specs.ipynb #3ac2f404
 @dataclass(frozen=True)
@@ -771,3 +772,45 @@ for _name in ('generalized_box_iou_loss', 'distance_box_iou_loss', 'complete_box
                   # float32 boxes of size ~1e-3: gradients ~1e3 from cancelling terms (−1/U and I/U², the union's four
                   # products); torchvision's autograd and the closed form round apart by ~1e-7 of the largest one
                   float32_tol={'rtol': 1e-4, 'atol': 1e-4}))
+
+# %% ../nbs/02_specs.ipynb #d8e005fb
+def sample_segmentation(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
+    "Predictions (probabilities, or logits with sigmoid / softmax) and masks of `shape` = (B, C, spatial…); class indices with to_onehot_y."
+    ch, shape = choices or {}, tuple(shape)
+    shape = shape + (4,) * (3 - len(shape))        # a shorter shape (a shared test's (3, 4)) gets spatial dimensions of 4
+    logits = ch.get('sigmoid') or ch.get('softmax')
+    x = 3 * scale * rng.standard_normal(shape) if logits else rng.uniform(0.001, 0.999, shape)
+    if ch.get('to_onehot_y') and shape[1] > 1:
+        t = rng.integers(0, shape[1], (shape[0], 1) + shape[2:]).astype(np.float64)
+    else:
+        t = (rng.random(shape) < 0.3).astype(np.float64)
+    return (np.asarray(x), np.asarray(t)), {}
+
+def _seg_invalid(dice:bool):
+    def invalid():
+        x, t = np.full((2, 3, 4), 0.5), np.zeros((2, 3, 4))
+        cases = [("unknown reduction", (x, t), {'reduction': 'avg'}),
+                 ("sigmoid and softmax together", (x, t), {'sigmoid': True, 'softmax': True}),
+                 ("1-d input: no channel dimension", (np.full(4, 0.5), np.zeros(4)), {}),
+                 ("target of another shape", (x, np.zeros((2, 3, 5))), {}),
+                 ("target of one channel without to_onehot_y", (x, np.zeros((2, 1, 4))), {}),
+                 ("to_onehot_y with a C-channel target", (x, t), {'to_onehot_y': True}),
+                 ("to_onehot_y with a class index ≥ C", (x, np.full((2, 1, 4), 3.)), {'to_onehot_y': True}),
+                 ("a list as target", (x, t.tolist()), {}),
+                 ("None as target", (x, None), {})]
+        if dice:
+            cases += [("weight of the wrong length", (x, t), {'weight': [1., 2.]}),
+                      ("weight that forgets the background is excluded", (x, t), {'weight': [1., 2., 3.], 'include_background': False}),
+                      ("a negative weight", (x, t), {'weight': [1., -2., 3.]})]
+        return cases
+    return invalid
+
+_SEG_GRID = {'reduction': ('mean', 'sum', 'none'), 'include_background': (True, False), 'to_onehot_y': (False, True),
+             'sigmoid': (False, True), 'softmax': (False, True), 'batch': (False, True)}
+_seg_valid = lambda c: not (c.get('sigmoid') and c.get('softmax'))
+add_spec(Spec('dice_loss', sample_segmentation, invalid=_seg_invalid(True), valid=_seg_valid, ndims=(3, 4),
+              grid={**_SEG_GRID, 'squared_pred': (False, True), 'jaccard': (False, True)},
+              shape_ok=lambda s: s[1] >= 1, bench_shape=lambda n: (4, 3, max(1, n // 12))))
+add_spec(Spec('tversky_loss', sample_segmentation, invalid=_seg_invalid(False), valid=_seg_valid, ndims=(3, 4),
+              grid={**_SEG_GRID, 'alpha': (0.5, 0.3), 'beta': (0.5, 0.8)},
+              shape_ok=lambda s: s[1] >= 1, bench_shape=lambda n: (4, 3, max(1, n // 12))));
