@@ -349,3 +349,23 @@ def test_no_katex_errors(measured):
 def test_the_body_column_is_wide_at_1280(measured):
     "The body column is at least 760 px at a 1280 px window (Quarto's default layout leaves 663)."
     assert all(m['main'] >= 760 for m in measured.values()), {p: m['main'] for p, m in measured.items()}
+
+
+@needs_browser
+def test_loss_pages_are_not_too_long(measured):
+    "At 1280 px, with its folds closed, no loss page is taller than 21,000 px: parity and long pitfall cells are folded, never deleted."
+    pages = {_page(p) for p in LOSS_NBS}
+    long = {page: m['height'] for page, m in measured.items() if page in pages and m['height'] > 21_000}
+    assert not long, long
+
+
+@needs_quarto
+def test_cells_marked_fold_closed_are_folded(site):
+    "nbdev opens every exported cell's source (`code-fold: show`); nbs/fold.lua closes those marked `#| classes: fold-closed`."
+    marked = 0
+    for p in NOTEBOOKS:
+        html = (site / _page(p)).read_text()
+        for m in re.finditer(r'<div id="[^"]*" class="cell fold-closed">\s*(<details[^>]*>)', html):
+            marked += 1
+            assert 'open' not in m[1], f'{_page(p)}: a fold-closed cell opens: {m[0][:120]}'
+    assert marked, 'no cell is marked `#| classes: fold-closed`'
