@@ -360,3 +360,30 @@ def test_search_index_answers_readers_questions(site):
                         ('NaN float16', 'stability_lab'), ('ignore_index mean', 'what_mean_divides_by')]:
         hits = [h for h, t in blob if all(w in t for w in query.lower().split())]
         assert any(h.startswith(page) for h in hits), (query, hits[:5])
+
+
+@needs_browser
+def test_loss_pages_are_not_too_long(measured):
+    "At 1280 px, with its folds closed, no loss page is taller than 21,000 px: parity and long pitfall cells are folded, never deleted."
+    pages = {_page(p) for p in LOSS_NBS}
+    long = {page: m['height'] for page, m in measured.items() if page in pages and m['height'] > 21_000}
+    assert not long, long
+
+
+@needs_quarto
+def test_cells_marked_fold_closed_are_folded(site):
+    "nbdev opens every exported cell's source (`code-fold: show`); nbs/fold.lua closes those marked `#| classes: fold-closed`."
+    marked = 0
+    for p in NOTEBOOKS:
+        html = (site / _page(p)).read_text()
+        for m in re.finditer(r'<div id="[^"]*" class="cell fold-closed">\s*(<details[^>]*>)', html):
+            marked += 1
+            assert 'open' not in m[1], f'{_page(p)}: a fold-closed cell opens: {m[0][:120]}'
+    assert marked, 'no cell is marked `#| classes: fold-closed`'
+
+
+def test_cited_pytorch_issues_are_links():
+    "Every `pytorch#N` cited in a notebook's prose links to github.com/pytorch/pytorch/issues/N (tools/link_pytorch_issues.py)."
+    r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'link_pytorch_issues.py'), '--check', *map(str, NOTEBOOKS)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + '\nrun: python tools/link_pytorch_issues.py nbs/*.ipynb'

@@ -16,6 +16,7 @@ __all__ = ['ASMoutput', 'check_cutoffs', 'adaptive_log_softmax', 'ASMgrad', 'ada
            'adaptive_log_softmax_log_prob_torch', 'adaptive_log_softmax_predict_torch', 'AdaptiveLogSoftmaxWithLoss']
 
 # %% ../../nbs/28_adaptive_log_softmax.ipynb #87c3cbbf
+#| classes: fold-closed
 class ASMoutput(NamedTuple):
     "What the adaptive softmax returns: `output`, the log-probability of each sample's target, and `loss`, the mean of −output."
     output: object

@@ -16,6 +16,7 @@ __all__ = ['log_sigmoid', 'binary_cross_entropy_with_logits', 'binary_cross_entr
            'binary_cross_entropy_with_logits_torch', 'BCEWithLogitsLoss']
 
 # %% ../../nbs/23_binary_cross_entropy_with_logits.ipynb #2382715c
+#| classes: fold-closed
 def _bcel_args(fn, xp, input, target, weight, size_average, reduce, reduction, pos_weight):
     "Validate like torch 2.13's `binary_cross_entropy_with_logits`; return (x, y, w, pw, reduction, out dtype)."
     xp = namespace(xp)

@@ -12,6 +12,7 @@ from ..core import *
 __all__ = ['EPSILON', 'cosine_embedding_loss', 'cosine_embedding_loss_grad', 'cosine_embedding_loss_torch', 'CosineEmbeddingLoss']
 
 # %% ../../nbs/36_cosine_embedding_loss.ipynb #1ace3719
+#| classes: fold-closed
 EPSILON = float(np.float32(1e-12))   # aten's `constexpr float EPSILON = 1e-12`: 9.99999996e-13, also in float64
 
 class _Shaped:

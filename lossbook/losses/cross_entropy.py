@@ -15,6 +15,7 @@ from .nll_loss import _ignore_index, _nll_args, _class_reduce
 __all__ = ['cross_entropy', 'cross_entropy_grad', 'cross_entropy_torch', 'CrossEntropyLoss']
 
 # %% ../../nbs/21_cross_entropy.ipynb #d1ab2e59
+#| classes: fold-closed
 def _ce_call(fn:str, xp, input, target, weight, ignore_index, reduction, size_average, reduce, label_smoothing) -> Call:
     "Validate like torch 2.13's `cross_entropy`; return one `Call` (`call.ignore_index`, and `call.label_smoothing`: ε, 0 where torch ignores it, ε ≤ 0 or nan)."
     xp = namespace(xp)
@@ -62,6 +63,7 @@ def _ce_args(fn:str, xp, *args):
     return a, a.ignore_index, a.label_smoothing
 
 # %% ../../nbs/21_cross_entropy.ipynb #133b3a32
+#| classes: fold-closed
 def _wc(w, ndim:int, ax:int):
     "A class weight (C,) shaped to broadcast along the class axis `ax` of an ndim-d array."
     return w.reshape(w.shape[:1] + (1,) * (ndim - 1 - ax))

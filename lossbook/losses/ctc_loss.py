@@ -14,6 +14,7 @@ from ..core import DTypeError, OptionError, ShapeError, TargetError, TargetDType
 __all__ = ['ctc_loss', 'ctc_loss_grad', 'ctc_loss_torch', 'CTCLoss']
 
 # %% ../../nbs/40_ctc_loss.ipynb #fea58abf
+#| classes: fold-closed
 def _is_integral(a) -> bool:
     if is_tensor(a): return not (a.is_floating_point() or a.is_complex() or a.dtype == torch.bool)
     return np.asarray(a).dtype.kind in 'iu'
@@ -107,6 +108,7 @@ def _ctc_args(fn:str, xp, log_probs, targets, input_lengths, target_lengths, bla
                 shape=(N,) if batched else (), dtype=log_probs.dtype)
 
 # %% ../../nbs/40_ctc_loss.ipynb #80d61a03
+#| classes: fold-closed
 def _extended(tg, blank:int):
     "l′ = (b, y₁, b, …, y_S, b) per row, (N, 2S+1), and the skip mask l′_s ≠ l′_{s−2} (moves s−2 → s allowed). Tensors are built out of place (stack, cat), so `tg` may be batched by `vmap`."
     N, S = tg.shape
@@ -171,6 +173,7 @@ def _np_nll_last(last:np.ndarray, il:np.ndarray, tl:np.ndarray) -> np.ndarray:
     return _np_nll(last[None], np.minimum(il, 1), tl)
 
 # %% ../../nbs/40_ctc_loss.ipynb #4ce9f72a
+#| classes: fold-closed
 _FLOOR = -100.0     # an emission more than 100 nats below its frame's best, or −∞: the log-space path (peaked frames lose lineages)
 
 
@@ -354,6 +357,7 @@ def ctc_loss(log_probs:np.ndarray, # (T, N, C) or unbatched (T, C) log-probabili
     return reduce_loss(nll if a.batched else nll[0], a.reduction)
 
 # %% ../../nbs/40_ctc_loss.ipynb #c6cf28e2
+#| classes: fold-closed
 def _np_beta(E:np.ndarray, skip:np.ndarray, il:np.ndarray, tl:np.ndarray) -> np.ndarray:
     "log β (T, N, L): β_t(s) = ⊕_{s′ ∈ {s, s+1, s+2} allowed} E_{t+1}(s′) + β_{t+1}(s′); β_{T_n−1} = 0 at 2U_n and 2U_n − 1."
     T, N, L = E.shape

@@ -12,6 +12,7 @@ from ..core import *
 __all__ = ['hinge_embedding_loss', 'hinge_embedding_loss_grad', 'hinge_embedding_loss_torch', 'HingeEmbeddingLoss']
 
 # %% ../../nbs/31_hinge_embedding_loss.ipynb #b075aa3e
+#| classes: fold-closed
 def _is_int(dtype) -> bool:
     if isinstance(dtype, torch.dtype): return not dtype.is_floating_point and not dtype.is_complex and dtype != torch.bool
     return np.dtype(dtype).kind in 'iu'

@@ -14,6 +14,7 @@ from ..core import _kind
 __all__ = ['kl_div', 'kl_div_grad', 'kl_div_torch', 'KLDivLoss']
 
 # %% ../../nbs/24_kl_div.ipynb #a80abd9c
+#| classes: fold-closed
 _MEAN_WARNING = ("reduction: 'mean' divides the total loss by both the batch size and the support size."
                  "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
                  "'mean' will be changed to behave the same as 'batchmean' in the next major release.")

@@ -16,6 +16,7 @@ __all__ = ['linear_cross_entropy', 'online_logsumexp', 'linear_cross_entropy_gra
            'LinearCrossEntropyLoss']
 
 # %% ../../nbs/27_linear_cross_entropy.ipynb #ed8efa72
+#| classes: fold-closed
 _CHUNK_ELEMS = 1 << 21   # logits elements per chunk by default: 2M (8 MiB in float32) ...
 _CHUNK_ROWS = 256        # ... but never fewer rows than this: thinner matmuls run below the BLAS's rate, and every chunk adds into all of dW
 
@@ -190,6 +191,7 @@ def linear_cross_entropy_grad(input:np.ndarray, # hidden states x
     return out if db is None else out + (db.reshape(b.shape).astype(b.dtype, copy=False),)
 
 # %% ../../nbs/27_linear_cross_entropy.ipynb #2182180d
+#| classes: fold-closed
 def _chunk_loss_grad(z, y, w, ii, eps, probs, gamma=None):
     "One chunk's logits z (n, C, P): the loss per row and position (n, P) — cross_entropy's reduction='none' — and, given the upstream γ (n, P), G = γ·(p·Σq − q) = ∂(Σ γ·ℓ)/∂z, in log p's buffer."
     C = z.shape[1]

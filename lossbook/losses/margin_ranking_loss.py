@@ -12,6 +12,7 @@ from ..core import *
 __all__ = ['margin_ranking_loss', 'margin_ranking_loss_grad', 'margin_ranking_loss_torch', 'MarginRankingLoss']
 
 # %% ../../nbs/30_margin_ranking_loss.ipynb #d5d2adb8
+#| classes: fold-closed
 class _Shaped:
     "Anything with a `.shape`: the broadcast shape of input1 and input2, checked against the target's by `broadcast_shape`."
     def __init__(self, shape): self.shape = shape

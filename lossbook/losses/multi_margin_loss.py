@@ -12,6 +12,7 @@ from ..core import *
 __all__ = ['WeightDTypeError', 'multi_margin_loss', 'multi_margin_loss_grad', 'multi_margin_loss_torch', 'MultiMarginLoss']
 
 # %% ../../nbs/34_multi_margin_loss.ipynb #3ce06ac1
+#| classes: fold-closed
 class WeightDTypeError(TypeError, RuntimeError):
     "A class weight whose dtype is not the input's (torch: 'expected scalar type Double but found Float')."
 

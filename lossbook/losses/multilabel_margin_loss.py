@@ -13,6 +13,7 @@ __all__ = ['ROWS_PER_BLOCK', 'multilabel_margin_loss', 'multilabel_margin_loss_g
            'MultiLabelMarginLoss']
 
 # %% ../../nbs/35_multilabel_margin_loss.ipynb #73a093a3
+#| classes: fold-closed
 def _mlm_args(fn:str, xp, input, target, size_average, reduce, reduction) -> Call:
     "Validate like torch 2.13's `multilabel_margin_loss`; return one `Call`: `input` and `target` as (N, C), the 'none' `shape`."
     input, target = check_arrays(fn, xp, input=input, target=target)

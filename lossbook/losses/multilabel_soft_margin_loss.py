@@ -15,6 +15,7 @@ __all__ = ['multilabel_soft_margin_loss', 'multilabel_soft_margin_loss_grad', 'm
            'MultiLabelSoftMarginLoss']
 
 # %% ../../nbs/33_multilabel_soft_margin_loss.ipynb #64969753
+#| classes: fold-closed
 def _msm_args(fn:str, xp, input, target, weight, size_average, reduce, reduction) -> Call:
     "Validate like torch's `multilabel_soft_margin_loss`; return the `Call`: x, y, w in the computing dtype, the class axis (`call.axis`), the result's dtype."
     input, target, weight = check_arrays(fn, xp, input=input, target=target, weight=weight)

@@ -14,6 +14,7 @@ from ..core import *
 __all__ = ['nll_loss', 'nll_loss_grad', 'nll_loss_torch', 'NLLLoss', 'NLLLoss2d']
 
 # %% ../../nbs/20_nll_loss.ipynb #9553aed8
+#| classes: fold-closed
 def _ignore_index(fn:str, ignore_index) -> int:
     "`ignore_index` as torch reads it: through `__index__` (an int, a NumPy integer, a 0-d integer tensor); a bool or a float is refused."
     if isinstance(ignore_index, (bool, np.bool_)) or (is_tensor(ignore_index) and ignore_index.dtype == torch.bool):

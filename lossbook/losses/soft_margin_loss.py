@@ -12,6 +12,7 @@ from ..core import *
 __all__ = ['soft_margin_loss', 'soft_margin_loss_grad', 'SoftMarginFn', 'soft_margin_loss_torch', 'SoftMarginLoss']
 
 # %% ../../nbs/32_soft_margin_loss.ipynb #886da6c6
+#| classes: fold-closed
 def _soft_margin_args(fn, xp, input, target, size_average, reduce, reduction) -> Call:
     "Validate like torch; return the `Call` (input, target, reduction)."
     input, target = check_arrays(fn, xp, input=input, target=target)

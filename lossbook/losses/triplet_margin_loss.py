@@ -14,6 +14,7 @@ __all__ = ['pairwise_distance', 'pairwise_distance_grad', 'triplet_margin_loss',
            'triplet_margin_loss_torch', 'TripletMarginLoss']
 
 # %% ../../nbs/37_triplet_margin_loss.ipynb #634e3ccd
+#| classes: fold-closed
 def _triplet_args(fn:str, xp, anchor, positive, negative, margin, size_average, reduce, reduction,
                   legacy:bool=True):
     "Validate like torch 2.13's `triplet_margin_loss` (and, `legacy=False`, `triplet_margin_with_distance_loss`)."

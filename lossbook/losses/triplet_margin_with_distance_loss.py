@@ -63,6 +63,7 @@ def _cosine_distance_torch(x:torch.Tensor, y:torch.Tensor, eps:float=1e-8) -> to
 cosine_distance = Distance(_cosine_distance_np, _cosine_distance_grad, _cosine_distance_torch, name='cosine_distance')
 
 # %% ../../nbs/38_triplet_margin_with_distance_loss.ipynb #1b638553
+#| classes: fold-closed
 _DEFAULT_DISTANCE = pairwise_distance_fn()          # torch's default: pairwise_distance(x, y, p=2, eps=1e-6)
 
 def _resolve_distance(fn:str, xp, distance_function):
