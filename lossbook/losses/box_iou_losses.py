@@ -17,6 +17,7 @@ __all__ = ['NPOPS', 'TOPS', 'generalized_box_iou_loss', 'distance_box_iou_loss',
            'GeneralizedBoxIoULoss', 'DistanceBoxIoULoss', 'CompleteBoxIoULoss']
 
 # %% ../../nbs/61_box_iou_losses.ipynb #d0f93605
+#| classes: fold-closed
 _CIOU_DIOU_EPS = 1e-7   # torchvision's complete_box_iou_loss calls _diou_iou_loss(boxes1, boxes2) without its eps
 
 def _box_dtype(xp, b):
@@ -53,6 +54,7 @@ def _box_args(fn, xp, boxes1, boxes2, reduction, eps) -> Call:
                 options={'eps': e}, shape=tuple(b1.shape[:-1]), dtype=dt)
 
 # %% ../../nbs/61_box_iou_losses.ipynb #dcda9b4f
+#| classes: fold-closed
 def _box_parts(b1, b2, eps, mn, mx, where):
     "IoU's pieces, as torchvision computes them: areas A, B, intersection I, union U, IoU, enclosing box C (width, height)."
     x1, y1, x2, y2 = (b1[..., k] for k in range(4))
@@ -126,6 +128,7 @@ def complete_box_iou_loss(boxes1:np.ndarray, # boxes (x1, y1, x2, y2), shape (*,
     return _numpy_loss('ciou', _box_args('complete_box_iou_loss', NP, boxes1, boxes2, reduction, eps))
 
 # %% ../../nbs/61_box_iou_losses.ipynb #6d381170
+#| classes: fold-closed
 def _first(a, b, lower):
     "The share of min(a, b) (lower) or max(a, b) that goes to a, as torch's backward splits it: 1, 0, or ½ at a tie."
     return np.where(a == b, 0.5, (a < b) if lower else (a > b))
@@ -271,6 +274,7 @@ class CompleteBoxIoULoss(Criterion):
         super().__init__(reduction=reduction, eps=eps)
 
 # %% ../../nbs/61_box_iou_losses.ipynb #b8d79f85
+#| classes: fold-closed
 def _tv(attr, *files):
     "torchvision's loss `attr`, loaded from its plain-Python files under stub parents (its package needs CUDA's build of torch)."
     return ExternalReference('torchvision==0.28.0', attr, module='torchvision.ops',

@@ -14,6 +14,7 @@ __all__ = ['LabelShapeError', 'dice_loss', 'dice_loss_grad', 'tversky_loss', 'tv
            'tversky_loss_torch', 'DiceLoss', 'TverskyLoss', 'monai_dice_loss', 'monai_tversky_loss']
 
 # %% ../../nbs/62_dice_losses.ipynb #db56d94b
+#| classes: fold-closed
 import warnings
 class LabelShapeError(ShapeError, AssertionError):
     "A shape MONAI refuses with an `AssertionError` (target vs input; a to_onehot_y target of more than one channel)."
