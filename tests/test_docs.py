@@ -387,3 +387,14 @@ def test_cited_pytorch_issues_are_links():
     r = subprocess.run([sys.executable, str(ROOT / 'tools' / 'link_pytorch_issues.py'), '--check', *map(str, NOTEBOOKS)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-2000:] + '\nrun: python tools/link_pytorch_issues.py nbs/*.ipynb'
+
+
+def test_every_figure_has_alt_text():
+    "Every committed figure comes from a cell that says what it shows (`#| fig-alt: ...`, Quarto's alt text)."
+    missing = []
+    for p in NOTEBOOKS:
+        for c in json.loads(p.read_text())['cells']:
+            if c['cell_type'] != 'code': continue
+            if any(k.startswith('image/') for o in c.get('outputs', []) for k in o.get('data', {})):
+                if not re.search(r'^#\| fig-alt: \S', ''.join(c['source']), flags=re.M): missing.append(f"{p.name} {c.get('id')}")
+    assert not missing, missing
