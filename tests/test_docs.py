@@ -396,5 +396,7 @@ def test_every_figure_has_alt_text():
         for c in json.loads(p.read_text())['cells']:
             if c['cell_type'] != 'code': continue
             if any(k.startswith('image/') for o in c.get('outputs', []) for k in o.get('data', {})):
-                if not re.search(r'^#\| fig-alt: \S', ''.join(c['source']), flags=re.M): missing.append(f"{p.name} {c.get('id')}")
+                alt = re.search(r'^#\| fig-alt: (\S.*)$', ''.join(c['source']), flags=re.M)
+                # (Quarto reads a `%` in alt text as a broken URI escape and warns)
+                if not alt or '%' in alt[1]: missing.append(f"{p.name} {c.get('id')}")
     assert not missing, missing
