@@ -762,6 +762,8 @@ class LossInfo:
     reference_criterion: Any = _TORCH  # the reference's criterion class: torch.nn.<Criterion> (default), a class, or None
     data_args: tuple = ()     # what a criterion's forward takes; filled from the reference's (or lossbook.torch's) signature
     example: str = ''         # a doctest of the criterion (>>> lines and their output), shown in its docstring and run by the tests
+    spec: Callable|None = None  # () → its test spec (a `lossbook.specs.Spec`), written in the loss's own notebook; called only by
+                                # `lossbook.specs`, so `import lossbook` loads no test code
 
     def __post_init__(self):
         bad = {k: r for k, r in self.args.items() if r not in ROLES}

@@ -75,9 +75,19 @@ def add_spec(spec:Spec) -> Spec:
     SPECS[spec.name] = spec
     return spec
 
+_BUILT_FROM: dict = {}   # name → the `LossInfo.spec` function its entry in SPECS was built from
+
+def _spec_from_registry(name:str) -> None:
+    "Build (or rebuild, after its notebook re-registered the loss) the spec a loss notebook carries (`register(spec=...)`)."
+    from lossbook.core import REGISTRY
+    fn = getattr(REGISTRY.get(name), 'spec', None)
+    if fn is not None and _BUILT_FROM.get(name) is not fn:
+        add_spec(fn()); _BUILT_FROM[name] = fn
+
 def spec(name:str) -> Spec:
-    "The test spec of a registered loss (this module fills `SPECS` below; a test may `add_spec` more)."
-    if name not in SPECS: raise KeyError(f"no test spec for {name!r}: add one to nbs/02_specs.ipynb (see CONTRIBUTING.md)")
+    "The test spec of a registered loss: its notebook's `register(spec=...)`, or one added below or by a test (`add_spec`)."
+    _spec_from_registry(name)
+    if name not in SPECS: raise KeyError(f"no test spec for {name!r}: pass `spec=` to its register(...) (see CONTRIBUTING.md)")
     return SPECS[name]
 
 # %% ../nbs/02_specs.ipynb #3ec431ac
@@ -714,29 +724,6 @@ def _focal_invalid():
 add_spec(Spec('sigmoid_focal_loss', sample_logits, invalid=_focal_invalid,
               grid={'reduction': REDUCTIONS, 'alpha': (0.25, 0.0, 1.0, -1), 'gamma': (0, 1, 2, 3.5)}))
 
-# %% ../nbs/02_specs.ipynb #a5a1e002
-_last_dim_pos_weight = Draw(lambda rng, a: rng.uniform(0.5, 3.0, np.shape(a['input'])[-1:]), 'last-dim pos_weight')
-
-def _asl_invalid():
-    x23 = np.zeros((2, 3))
-    return [("smoothing of 1", (x23, x23), {'smoothing': 1.0}),
-            ("a negative smoothing", (x23, x23), {'smoothing': -0.1}),
-            ("unknown reduction", (x23, x23), {'reduction': 'avg'}),
-            ("'batchmean' of a 0-d input", (np.zeros(()), np.zeros(())), {}),
-            ("a target that does not broadcast", (x23, np.zeros((2, 4))), {}),
-            ("a weight that does not broadcast", (x23, x23), {'weight': np.ones(4)}),
-            ("a pos_weight that does not broadcast", (x23, x23), {'pos_weight': np.ones(4)})]
-
-def _asl_valid(c):
-    plain = c.get('weight') is None and c.get('pos_weight') is None
-    return plain or (c.get('clip') == 0.05 and not c.get('disable_torch_grad_focal_loss'))
-
-add_spec(Spec('asymmetric_loss', sample_logits, ndims=(1, 4), invalid=_asl_invalid, valid=_asl_valid,
-              bench_shape=lambda n: (max(n // 1000, 1), 1000),   # (N, C): N images × 1000 labels
-              grid={'reduction': ('batchmean', 'sum', 'mean', 'none'), 'gamma_neg': (0, 4), 'gamma_pos': (0, 1),
-                    'clip': (0.05, None), 'disable_torch_grad_focal_loss': (False, True),
-                    'weight': (None, last_dim_weight), 'pos_weight': (None, _last_dim_pos_weight)}))
-
 # %% ../nbs/02_specs.ipynb #219ee168
 def sample_boxes(rng, shape:tuple, scale:float=1.0, choices:dict|None=None):
     "Two sets of valid boxes (x1, y1, x2, y2) of `shape + (4,)`: moved and resized copies; unless `boxes2='moved'`, a tenth of the corners shared exactly."
@@ -814,3 +801,11 @@ add_spec(Spec('dice_loss', sample_segmentation, invalid=_seg_invalid(True), vali
 add_spec(Spec('tversky_loss', sample_segmentation, invalid=_seg_invalid(False), valid=_seg_valid, ndims=(3, 4),
               grid={**_SEG_GRID, 'alpha': (0.5, 0.3), 'beta': (0.5, 0.8)},
               shape_ok=lambda s: s[1] >= 1, bench_shape=lambda n: (4, 3, max(1, n // 12))));
+
+# %% ../nbs/02_specs.ipynb #eba9e018
+def _specs_from_registry():
+    "Every spec the loss notebooks carry (`register(spec=...)`), so that `SPECS` lists them all from the start."
+    from lossbook.core import REGISTRY
+    for name in list(REGISTRY): _spec_from_registry(name)
+
+_specs_from_registry()

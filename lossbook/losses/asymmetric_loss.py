@@ -193,6 +193,30 @@ class AsymmetricLossMultiLabel(Criterion):
                          disable_torch_grad_focal_loss=disable_torch_grad_focal_loss, smoothing=smoothing,
                          reduction=reduction, weight=weight, pos_weight=pos_weight)
 
+# %% ../../nbs/65_asymmetric_loss.ipynb #asl0049b
+#| classes: fold-closed
+def _asl_spec():
+    "How `lossbook.testing` exercises `asymmetric_loss` (built on demand: `import lossbook` loads no test code)."
+    from lossbook.specs import Spec, Draw, sample_logits, last_dim_weight
+    def invalid():
+        x23 = np.zeros((2, 3))
+        return [("smoothing of 1", (x23, x23), {'smoothing': 1.0}),
+                ("a negative smoothing", (x23, x23), {'smoothing': -0.1}),
+                ("unknown reduction", (x23, x23), {'reduction': 'avg'}),
+                ("'batchmean' of a 0-d input", (np.zeros(()), np.zeros(())), {}),
+                ("a target that does not broadcast", (x23, np.zeros((2, 4))), {}),
+                ("a weight that does not broadcast", (x23, x23), {'weight': np.ones(4)}),
+                ("a pos_weight that does not broadcast", (x23, x23), {'pos_weight': np.ones(4)})]
+    def valid(c):   # timm's module takes no weights: they are checked with its default clip and the focal gradient on
+        plain = c.get('weight') is None and c.get('pos_weight') is None
+        return plain or (c.get('clip') == 0.05 and not c.get('disable_torch_grad_focal_loss'))
+    pos_weight = Draw(lambda rng, a: rng.uniform(0.5, 3.0, np.shape(a['input'])[-1:]), 'last-dim pos_weight')
+    return Spec('asymmetric_loss', sample_logits, ndims=(1, 4), invalid=invalid, valid=valid,
+                bench_shape=lambda n: (max(n // 1000, 1), 1000),   # (N, C): N images × 1000 labels
+                grid={'reduction': ('batchmean', 'sum', 'mean', 'none'), 'gamma_neg': (0, 4), 'gamma_pos': (0, 1),
+                      'clip': (0.05, None), 'disable_torch_grad_focal_loss': (False, True),
+                      'weight': (None, last_dim_weight), 'pos_weight': (None, pos_weight)})
+
 # %% ../../nbs/65_asymmetric_loss.ipynb #asl0025
 register(name='asymmetric_loss', criterion=AsymmetricLossMultiLabel, family='multilabel', zh='非对称损失',
          numpy=asymmetric_loss, numpy_grad=asymmetric_loss_grad, torch=asymmetric_loss_torch,
@@ -200,6 +224,7 @@ register(name='asymmetric_loss', criterion=AsymmetricLossMultiLabel, family='mul
          reductions=ASL_REDUCTIONS, broadcast='silent',
          notebook='65_asymmetric_loss.ipynb', description='multi-label BCE with one-sided focusing and a shifted negative probability (ASL)',
          reference=asymmetric_loss_timm, reference_package='timm', reference_criterion=None,
+         spec=_asl_spec,
          example=r"""
 >>> import torch, lossbook
 >>> loss = lossbook.AsymmetricLossMultiLabel(gamma_neg=4, gamma_pos=1, clip=0.05)
