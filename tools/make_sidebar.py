@@ -19,8 +19,11 @@ FAMILIES = {'regression': 'Regression — 回归', 'classification': 'Classifica
             'sequence': 'Sequence — 序列'}
 # The losses torch.nn lacks (notebooks 60s, checked against torchvision, MONAI, …): one "Beyond torch.nn" group, by family.
 BEYOND = 'Beyond torch.nn — torch.nn 之外'
-BEYOND_FAMILIES = {'dense': 'Dense prediction: detection & segmentation — 检测与分割',
-                   'multilabel': 'Multilabel & representation — 多标签与表示学习'}
+BEYOND_FAMILIES = {'dense': 'Detection & segmentation — 检测与分割',
+                   'multilabel': 'Multi-label — 多标签',
+                   'representation': 'Representation learning — 表示学习',
+                   'classification': 'Soft targets & consistency — 软标签与一致性',
+                   'regression': 'Quantile regression — 分位数回归'}
 
 
 MODULE_FAMILY = {'28': 'classification'}   # 28_adaptive_log_softmax: the adaptive softmax, beside cross-entropy
