@@ -400,3 +400,27 @@ def test_every_figure_has_alt_text():
                 # (Quarto reads a `%` in alt text as a broken URI escape and warns)
                 if not alt or '%' in alt[1]: missing.append(f"{p.name} {c.get('id')}")
     assert not missing, missing
+
+
+def _figure_cells_calling_private_functions(nb_path) -> list[str]:
+    "Figure cells (committed image output) of `nb_path` that call a private `_name(...)` from lossbook."
+    import lossbook
+    private = {n for name, mod in list(sys.modules.items()) if name == 'lossbook.core' or name.startswith('lossbook.losses.')
+               for n in dir(mod) if n.startswith('_') and not n.startswith('__')}
+    bad = []
+    for c in json.loads(Path(nb_path).read_text())['cells']:
+        if c['cell_type'] != 'code' or not any(k.startswith('image/') for o in c.get('outputs', []) for k in o.get('data', {})):
+            continue
+        called = set(re.findall(r'(?<![\w.])(_[A-Za-z]\w*)\s*\(', ''.join(c['source'])))
+        if called & private: bad.append(f"{Path(nb_path).name} {c.get('id')}: {sorted(called & private)}")
+    return bad
+
+
+def test_figure_cells_call_only_public_functions(tmp_path):
+    "A reader can copy a figure's code: it calls lossbook's public functions, never a private helper (`_np_alpha`, …)."
+    bad = [b for p in NOTEBOOKS for b in _figure_cells_calling_private_functions(p)]
+    assert not bad, bad
+    nb = {'cells': [{'cell_type': 'code', 'id': 'x', 'source': ["a = _ctc_args('x', 'numpy')\n"],
+                     'outputs': [{'data': {'image/png': ''}}]}]}
+    (tmp_path / 'broken.ipynb').write_text(json.dumps(nb))
+    assert _figure_cells_calling_private_functions(tmp_path / 'broken.ipynb'), "the check must catch a private call"

@@ -5,13 +5,14 @@
 # %% ../../nbs/40_ctc_loss.ipynb #bd9ccd29
 from __future__ import annotations
 import operator
+from typing import NamedTuple
 import numpy as np
 import torch
 from ..core import *
 from ..core import DTypeError, OptionError, ShapeError, TargetError, TargetDTypeError
 
 # %% auto #0
-__all__ = ['ctc_loss', 'ctc_loss_grad', 'ctc_loss_torch', 'CTCLoss']
+__all__ = ['ctc_loss', 'ctc_loss_grad', 'Lattice', 'ctc_lattice', 'ctc_loss_torch', 'CTCLoss']
 
 # %% ../../nbs/40_ctc_loss.ipynb #fea58abf
 #| classes: fold-closed
@@ -434,6 +435,26 @@ def _np_beta_grad(lp, ext, skip, il, tl, alpha, nll, g, C:int) -> np.ndarray:
             occ = np.bincount(flat, weights=np.exp(alpha[t] + b + nll[:, None]).ravel(), minlength=N * C).reshape(N, C)
             grad[t] = (np.exp(lp[t].astype(np.float64)) - occ) * g[:, None]
     return grad
+
+# %% ../../nbs/40_ctc_loss.ipynb #1f98e395
+class Lattice(NamedTuple):
+    "One sample's CTC lattice, in log space: what the figures draw."
+    log_alpha: np.ndarray   # (T, L) forward variables log α_t(s)
+    log_beta: np.ndarray    # (T, L) backward variables log β_t(s)
+    nll: float              # −log p(y | x)
+    extended: np.ndarray    # (L,) the extended labels l′ = (blank, y₁, blank, …, y_U, blank)
+    skip: np.ndarray        # (L,) may a path jump from s − 2 to s (l′_s ≠ blank and l′_s ≠ l′_{s−2})?
+
+def ctc_lattice(log_probs:np.ndarray, # (T, C) log-probabilities of one sample, time-major
+                target:np.ndarray, # (U,) its label indices
+                blank:int=0, # the blank's class index
+               ) -> Lattice:
+    "The textbook forward–backward of one unbatched sample, every cell of the lattice kept (for pictures and by-hand checks)."
+    lp, target = np.asarray(log_probs), np.asarray(target)
+    a = _ctc_args('ctc_lattice', NP, lp, target, np.array(lp.shape[0]), np.array(target.shape[0]), blank, 'none', False)
+    E, ext, skip = _np_emissions(a)
+    alpha, beta = _np_alpha(E, skip), _np_beta(E, skip, a.il, a.tl)
+    return Lattice(alpha[:, 0], beta[:, 0], float(_np_nll(alpha, a.il, a.tl)[0]), ext[0], skip[0])
 
 # %% ../../nbs/40_ctc_loss.ipynb #fa1af06f
 def _nan_grad_at(lp:torch.Tensor, where:torch.Tensor) -> torch.Tensor:

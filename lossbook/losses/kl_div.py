@@ -11,7 +11,7 @@ from ..core import *
 from ..core import _kind
 
 # %% auto #0
-__all__ = ['kl_div', 'kl_div_grad', 'kl_div_torch', 'KLDivLoss']
+__all__ = ['kl_div', 'kl_div_grad', 'kl_div_target_grad', 'kl_div_torch', 'KLDivLoss']
 
 # %% ../../nbs/24_kl_div.ipynb #a80abd9c
 #| classes: fold-closed
@@ -109,6 +109,17 @@ def kl_div_grad(input:np.ndarray, # log-probabilities x = log q
                ) -> np.ndarray:
     "∂J/∂input of `kl_div`: −gᵢ·yᵢ (−gᵢ·exp(yᵢ) with log_target), gᵢ divided by n for 'mean', by input.shape[0] for 'batchmean'."
     return _kl_div_vjp('kl_div_grad', input, target, size_average, reduce, reduction, log_target, grad_output)[0]
+
+def kl_div_target_grad(input:np.ndarray, # log-probabilities x = log q
+                       target:np.ndarray, # probabilities p (or log p with log_target=True)
+                       size_average:bool|None=None, # deprecated: use `reduction`
+                       reduce:bool|None=None, # deprecated: use `reduction`
+                       reduction:str='mean', # 'none' | 'batchmean' | 'sum' | 'mean'
+                       log_target:bool=False, # is the target given as log-probabilities?
+                       grad_output:np.ndarray|None=None, # upstream gradient g, shaped like the output (default: ones)
+                      ) -> np.ndarray:
+    "∂J/∂target of `kl_div`, as torch's autograd gives it: g·(log p + 1 − x) (nan at p = 0, as torch), g·eʸ·(y + 1 − x) with log_target."
+    return _kl_div_vjp('kl_div_target_grad', input, target, size_average, reduce, reduction, log_target, grad_output)[1]
 
 # %% ../../nbs/24_kl_div.ipynb #b2c01d72
 def kl_div_torch(input:torch.Tensor, target:torch.Tensor, size_average:bool|None=None, reduce:bool|None=None,
