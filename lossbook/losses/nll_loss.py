@@ -4,6 +4,7 @@
 
 # %% ../../nbs/20_nll_loss.ipynb #878b979f
 from __future__ import annotations
+import functools
 import operator
 import warnings
 import numpy as np
@@ -73,6 +74,9 @@ def nll_loss(input:np.ndarray, # log-probabilities x: (C,), (N, C) or (N, C, d1,
              reduction:str='mean', # 'none' | 'mean' (Σℓ / Σ w[y] over the targets that count) | 'sum'
             ) -> np.ndarray:
     "Negative log-likelihood, as torch's `nll_loss`: ℓᵢ = −w[yᵢ]·x[i, yᵢ] (0 where yᵢ = ignore_index), then reduced."
+    if weight is None and size_average is None and reduce is None:
+        fast = _nll_common(input, target, ignore_index, reduction)     # the everyday call, in a few steps (below)
+        if fast is not None: return fast
     a = _nll_args('nll_loss', NP, input, target, weight, ignore_index, reduction, size_average, reduce)
     picked, _, keep, ys, wy = _pick(a.input, a.target, a.weight, a.ignore_index)
     terms = -picked if wy is None else -(picked * wy)
@@ -81,6 +85,30 @@ def nll_loss(input:np.ndarray, # log-probabilities x: (C,), (N, C) or (N, C, d1,
     if a.reduction != 'mean': return reduce_loss(loss, a.reduction)
     if every and wy is None: return reduce_loss(loss, 'mean')
     return reduce_loss(loss, 'mean', denom=class_denominator(keep, wy, a.input.dtype))
+
+# %% ../../nbs/20_nll_loss.ipynb #97df2b0f
+#| classes: fold-closed
+@functools.lru_cache(maxsize=64)
+def _row_starts(N:int, C:int) -> np.ndarray:
+    "0, C, 2C, …: where each row of a C-contiguous (N, C) array starts in its flat view (cached: one per shape)."
+    r = np.arange(N, dtype=np.int64) * C
+    r.flags.writeable = False
+    return r
+
+def _nll_common(input, target, ignore_index, reduction):
+    "`nll_loss` of the everyday call — a float32/float64 (N, C) array, (N,) int64 class indices, nothing ignored — or None for any other."
+    if not (type(input) is np.ndarray and type(target) is np.ndarray and input.ndim == 2 and target.ndim == 1
+            and input.dtype.char in 'fd' and target.dtype == np.int64          # float32 or float64; int64
+            and type(ignore_index) is int and reduction in ('mean', 'sum', 'none') and input.flags.c_contiguous):
+        return None
+    N, C = input.shape
+    if target.shape[0] != N or N == 0 or C == 0: return None
+    if np.minimum.reduce(target) < 0 or np.maximum.reduce(target) >= C or 0 <= ignore_index < C:
+        return None                                           # an index to refuse, or a target that may be ignored
+    loss = np.negative(np.take(input.reshape(-1), _row_starts(N, C) + target))
+    if reduction == 'none': return loss
+    total = np.add.reduce(loss)
+    return np.asarray(total if reduction == 'sum' else total / input.dtype.type(N), input.dtype)
 
 # %% ../../nbs/20_nll_loss.ipynb #44df96ad
 def nll_loss_grad(input:np.ndarray, # log-probabilities x
