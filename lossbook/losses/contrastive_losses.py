@@ -190,18 +190,26 @@ def _t_normalize(e):
 
 def _t_rowmax(a): return a.amax(1, keepdim=True).detach()
 
+def _pml_zero(e, pos, neg, n_out, reduction):
+    "pml's `zero_losses()` when the batch has no positive or no negative pair: `sum(embeddings * 0)`, in the embeddings' dtype\n    (under autocast too), or None. Eager only: traced, the `torch.where`s below give the same 0 (in the computed dtype)."
+    if not concrete(e) or bool(pos.any() & neg.any()): return None
+    zero = (e * 0).sum()
+    return e.new_zeros(n_out) + zero if reduction == 'none' else zero
+
 def info_nce_torch(embeddings:torch.Tensor, labels:torch.Tensor, temperature:float=0.07, reduction:str='mean') -> torch.Tensor:
     "pml's `NTXentLoss` as a function written from tensor primitives (exported as `lossbook.torch.info_nce`)."
     c = _contrastive_args('info_nce', TORCH, embeddings, labels, temperature, reduction)
     e, y = c.embeddings, c.labels
     N = e.shape[0]
     pos, neg = _pair_masks(y, torch.eye(N, dtype=torch.bool, device=e.device))
+    zero = _pml_zero(e, pos, neg, int(pos.sum()) if concrete(e) else 0, c.reduction)
+    if zero is not None: return zero
     if N == 0: loss = e.new_zeros((0, 0)) + e.sum() * 0
     else:
         U = _t_normalize(e)
-        Z = (U @ U.T) / c.temperature
-        M, E, m, num, S, den = _ntxent_parts(Z, pos, neg, torch.exp, torch.where, _t_rowmax, torch.maximum, torch.finfo(e.dtype).min)
-        loss = -torch.log(num / den + torch.finfo(e.dtype).tiny)
+        Z = (U @ U.T) / c.temperature                       # under autocast: the matmul's dtype, as pml's
+        M, E, m, num, S, den = _ntxent_parts(Z, pos, neg, torch.exp, torch.where, _t_rowmax, torch.maximum, torch.finfo(Z.dtype).min)
+        loss = -torch.log(num / den + torch.finfo(Z.dtype).tiny)
     if c.reduction == 'none': return loss[pos]
     total = torch.where(pos, loss, 0).sum()
     return total if c.reduction == 'sum' else total / pos.sum().clamp_min(1)
@@ -213,12 +221,14 @@ def supervised_contrastive_loss_torch(embeddings:torch.Tensor, labels:torch.Tens
     e, y = c.embeddings, c.labels
     N = e.shape[0]
     pos, neg = _pair_masks(y, torch.eye(N, dtype=torch.bool, device=e.device))
+    zero = _pml_zero(e, pos, neg, N, c.reduction)
+    if zero is not None: return zero
     if N == 0: loss = e.new_zeros(0) + e.sum() * 0
     else:
         U = _t_normalize(e)
         Z = (U @ U.T) / c.temperature
-        lp, *_ = _supcon_logprob(Z, pos, neg, torch.exp, torch.log, torch.where, _t_rowmax, torch.finfo(e.dtype).min)
-        loss = -((pos * lp).sum(1) / (pos.sum(1).to(e.dtype) + torch.finfo(e.dtype).tiny))
+        lp, *_ = _supcon_logprob(Z, pos, neg, torch.exp, torch.log, torch.where, _t_rowmax, torch.finfo(Z.dtype).min)
+        loss = -((pos * lp).sum(1) / (pos.sum(1).to(Z.dtype) + torch.finfo(Z.dtype).tiny))
         loss = torch.where(pos.any() & neg.any(), loss, 0)    # pml: zero_losses() without a positive or a negative pair
     if c.reduction == 'none': return loss
     if c.reduction == 'sum': return loss.sum()
