@@ -437,6 +437,7 @@ def _np_beta_grad(lp, ext, skip, il, tl, alpha, nll, g, C:int) -> np.ndarray:
     return grad
 
 # %% ../../nbs/40_ctc_loss.ipynb #1f98e395
+#| classes: fold-closed
 class Lattice(NamedTuple):
     "One sample's CTC lattice, in log space: what the figures draw."
     log_alpha: np.ndarray   # (T, L) forward variables log α_t(s)
