@@ -18,9 +18,6 @@ __all__ = ['FOCAL_REDUCTIONS', 'focal_loss', 'focal_loss_grad', 'focal_loss_torc
 
 # %% ../../nbs/60_focal_loss.ipynb #e469f10a
 #| classes: fold-closed
-import warnings
-from .dice_losses import LabelShapeError
-
 FOCAL_REDUCTIONS = ('mean', 'sum', 'none')
 
 def _focal_dtype(xp, *dts):
@@ -32,7 +29,7 @@ def _focal_dtype(xp, *dts):
         if d == f64: out = f64
     return out
 
-def _focal_option(fn, xp, name, v, like, n, dt):
+def _focal_option(xp, v, like):
     "alpha / weight: a number (kept as a float), or a sequence of one value per class counted (MONAI's torch.as_tensor: a list is float32)."
     if v is None: return None
     if isinstance(v, (int, float, np.generic)) and not isinstance(v, bool) or (is_array(v) and len(v.shape) == 0):
@@ -82,7 +79,7 @@ def _focal_args(fn, xp, input, target, include_background, to_onehot_y, gamma, a
     dt = _focal_dtype(xp, x.dtype, y.dtype)
     x, y = xp.astype(x, dt), xp.astype(y, dt)
     n = x.shape[1]
-    a = _focal_option(fn, xp, 'alpha', alpha, x, n, dt)
+    a = _focal_option(xp, alpha, x)
     if use_softmax and not include_background and isinstance(a, float):
         warnings.warn("`include_background=False`, scalar `alpha` ignored when using softmax.", stacklevel=3)
         a = None
@@ -90,7 +87,7 @@ def _focal_args(fn, xp, input, target, include_background, to_onehot_y, gamma, a
         raise OptionError(f"{fn}(): alpha has {a.shape[0]} values; expected one per class counted ({n}"
                           f"{', background excluded' if drop else ''}) "
                           f"(MONAI: 'The length of alpha ({a.shape[0]}) must match the number of classes ({n}).')")
-    w = _focal_option(fn, xp, 'weight', weight, x, n, dt)
+    w = _focal_option(xp, weight, x)
     if w is not None and not isinstance(w, float):
         if n == 1:
             raise OptionError(f"{fn}(): a per-class weight {tuple(w.shape)} with one channel counted "
