@@ -8,9 +8,9 @@ __all__ = ['REGISTRY', 'LossInfo', 'losses', 'L1Loss', 'MSELoss', 'SmoothL1Loss'
            'CrossEntropyLoss', 'BCELoss', 'BCEWithLogitsLoss', 'KLDivLoss', 'PoissonNLLLoss', 'GaussianNLLLoss',
            'LinearCrossEntropyLoss', 'AdaptiveLogSoftmaxWithLoss', 'MarginRankingLoss', 'HingeEmbeddingLoss',
            'SoftMarginLoss', 'MultiLabelSoftMarginLoss', 'MultiMarginLoss', 'MultiLabelMarginLoss',
-           'CosineEmbeddingLoss', 'TripletMarginLoss', 'TripletMarginWithDistanceLoss', 'CTCLoss', 'SigmoidFocalLoss',
-           'CompleteBoxIoULoss', 'DistanceBoxIoULoss', 'GeneralizedBoxIoULoss', 'DiceLoss', 'TverskyLoss',
-           'GeneralizedDiceLoss', 'AsymmetricLossMultiLabel', 'NTXentLoss', 'SupConLoss']
+           'CosineEmbeddingLoss', 'TripletMarginLoss', 'TripletMarginWithDistanceLoss', 'CTCLoss', 'FocalLoss',
+           'SigmoidFocalLoss', 'CompleteBoxIoULoss', 'DistanceBoxIoULoss', 'GeneralizedBoxIoULoss', 'DiceLoss',
+           'TverskyLoss', 'GeneralizedDiceLoss', 'AsymmetricLossMultiLabel', 'NTXentLoss', 'SupConLoss']
 
 # %% ../nbs/92_package.ipynb #1dc9048a
 __doc__ = "lossbook: every PyTorch loss function, derived by hand, written in NumPy and in torch, and checked against torch.nn.functional. `lossbook.numpy`, `lossbook.torch`, the criterion classes `lossbook.<Name>Loss`, and the registry `lossbook.REGISTRY`."
@@ -39,6 +39,7 @@ from .losses.cosine_embedding_loss import CosineEmbeddingLoss
 from .losses.triplet_margin_loss import TripletMarginLoss
 from .losses.triplet_margin_with_distance_loss import TripletMarginWithDistanceLoss
 from .losses.ctc_loss import CTCLoss
+from .losses.focal_loss import FocalLoss
 from .losses.sigmoid_focal_loss import SigmoidFocalLoss
 from .losses.box_iou_losses import CompleteBoxIoULoss, DistanceBoxIoULoss, GeneralizedBoxIoULoss
 from .losses.dice_losses import DiceLoss, TverskyLoss
@@ -73,6 +74,7 @@ _all_ = [
     'TripletMarginLoss',
     'TripletMarginWithDistanceLoss',
     'CTCLoss',
+    'FocalLoss',
     'SigmoidFocalLoss',
     'CompleteBoxIoULoss', 'DistanceBoxIoULoss', 'GeneralizedBoxIoULoss',
     'DiceLoss', 'TverskyLoss',

@@ -15,12 +15,12 @@ __all__ = ['l1_loss', 'l1_loss_grad', 'mse_loss', 'mse_loss_grad', 'smooth_l1_lo
            'multi_margin_loss', 'multi_margin_loss_grad', 'multilabel_margin_loss', 'multilabel_margin_loss_grad',
            'cosine_embedding_loss', 'cosine_embedding_loss_grad', 'triplet_margin_loss', 'triplet_margin_loss_grad',
            'triplet_margin_with_distance_loss', 'triplet_margin_with_distance_loss_grad', 'Distance',
-           'pairwise_distance_fn', 'cosine_distance', 'ctc_loss', 'ctc_loss_grad', 'sigmoid_focal_loss',
-           'sigmoid_focal_loss_grad', 'complete_box_iou_loss', 'complete_box_iou_loss_grad', 'distance_box_iou_loss',
-           'distance_box_iou_loss_grad', 'generalized_box_iou_loss', 'generalized_box_iou_loss_grad', 'dice_loss',
-           'dice_loss_grad', 'tversky_loss', 'tversky_loss_grad', 'generalized_dice_loss', 'generalized_dice_loss_grad',
-           'asymmetric_loss', 'asymmetric_loss_grad', 'info_nce', 'info_nce_grad', 'supervised_contrastive_loss',
-           'supervised_contrastive_loss_grad']
+           'pairwise_distance_fn', 'cosine_distance', 'ctc_loss', 'ctc_loss_grad', 'focal_loss', 'focal_loss_grad',
+           'sigmoid_focal_loss', 'sigmoid_focal_loss_grad', 'complete_box_iou_loss', 'complete_box_iou_loss_grad',
+           'distance_box_iou_loss', 'distance_box_iou_loss_grad', 'generalized_box_iou_loss',
+           'generalized_box_iou_loss_grad', 'dice_loss', 'dice_loss_grad', 'tversky_loss', 'tversky_loss_grad',
+           'generalized_dice_loss', 'generalized_dice_loss_grad', 'asymmetric_loss', 'asymmetric_loss_grad', 'info_nce',
+           'info_nce_grad', 'supervised_contrastive_loss', 'supervised_contrastive_loss_grad']
 
 # %% ../nbs/90_numpy.ipynb #905a3b1c
 from .losses.l1_loss import l1_loss, l1_loss_grad
@@ -46,6 +46,7 @@ from .losses.cosine_embedding_loss import cosine_embedding_loss, cosine_embeddin
 from .losses.triplet_margin_loss import triplet_margin_loss, triplet_margin_loss_grad
 from .losses.triplet_margin_with_distance_loss import triplet_margin_with_distance_loss, triplet_margin_with_distance_loss_grad, Distance, pairwise_distance_fn, cosine_distance
 from .losses.ctc_loss import ctc_loss, ctc_loss_grad
+from .losses.focal_loss import focal_loss, focal_loss_grad
 from .losses.sigmoid_focal_loss import sigmoid_focal_loss, sigmoid_focal_loss_grad
 from .losses.box_iou_losses import complete_box_iou_loss, complete_box_iou_loss_grad, distance_box_iou_loss, distance_box_iou_loss_grad, generalized_box_iou_loss, generalized_box_iou_loss_grad
 from .losses.dice_losses import dice_loss, dice_loss_grad, tversky_loss, tversky_loss_grad
@@ -79,6 +80,7 @@ _all_ = [
     'triplet_margin_loss', 'triplet_margin_loss_grad',
     'triplet_margin_with_distance_loss', 'triplet_margin_with_distance_loss_grad', 'Distance', 'pairwise_distance_fn', 'cosine_distance',
     'ctc_loss', 'ctc_loss_grad',
+    'focal_loss', 'focal_loss_grad',
     'sigmoid_focal_loss', 'sigmoid_focal_loss_grad',
     'complete_box_iou_loss', 'complete_box_iou_loss_grad', 'distance_box_iou_loss', 'distance_box_iou_loss_grad', 'generalized_box_iou_loss', 'generalized_box_iou_loss_grad',
     'dice_loss', 'dice_loss_grad', 'tversky_loss', 'tversky_loss_grad',

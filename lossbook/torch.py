@@ -8,7 +8,7 @@ __all__ = ['l1_loss', 'mse_loss', 'smooth_l1_loss', 'huber_loss', 'nll_loss', 'c
            'linear_cross_entropy', 'adaptive_log_softmax', 'adaptive_log_softmax_log_prob',
            'adaptive_log_softmax_predict', 'margin_ranking_loss', 'hinge_embedding_loss', 'soft_margin_loss',
            'multilabel_soft_margin_loss', 'multi_margin_loss', 'multilabel_margin_loss', 'cosine_embedding_loss',
-           'triplet_margin_loss', 'triplet_margin_with_distance_loss', 'ctc_loss', 'sigmoid_focal_loss',
+           'triplet_margin_loss', 'triplet_margin_with_distance_loss', 'ctc_loss', 'focal_loss', 'sigmoid_focal_loss',
            'complete_box_iou_loss', 'distance_box_iou_loss', 'generalized_box_iou_loss', 'dice_loss', 'tversky_loss',
            'generalized_dice_loss', 'asymmetric_loss', 'info_nce', 'supervised_contrastive_loss']
 
@@ -36,6 +36,7 @@ from .losses.cosine_embedding_loss import cosine_embedding_loss_torch as cosine_
 from .losses.triplet_margin_loss import triplet_margin_loss_torch as triplet_margin_loss
 from .losses.triplet_margin_with_distance_loss import triplet_margin_with_distance_loss_torch as triplet_margin_with_distance_loss
 from .losses.ctc_loss import ctc_loss_torch as ctc_loss
+from .losses.focal_loss import focal_loss_torch as focal_loss
 from .losses.sigmoid_focal_loss import sigmoid_focal_loss_torch as sigmoid_focal_loss
 from .losses.box_iou_losses import complete_box_iou_loss_torch as complete_box_iou_loss, distance_box_iou_loss_torch as distance_box_iou_loss, generalized_box_iou_loss_torch as generalized_box_iou_loss
 from .losses.dice_losses import dice_loss_torch as dice_loss, tversky_loss_torch as tversky_loss
@@ -69,6 +70,7 @@ _all_ = [
     'triplet_margin_loss',
     'triplet_margin_with_distance_loss',
     'ctc_loss',
+    'focal_loss',
     'sigmoid_focal_loss',
     'complete_box_iou_loss', 'distance_box_iou_loss', 'generalized_box_iou_loss',
     'dice_loss', 'tversky_loss',
