@@ -179,8 +179,11 @@ def _t_loss(kind, fn, embeddings, labels, weight, margin, scale, reduction):
     else: t = cy - c.margin
     mask = (torch.arange(cos.shape[1], device=cos.device) == y[:, None]).to(cos.dtype)
     logits = (cos + mask * (t - cy)[:, None]) * c.scale
+    dev = logits.device.type
+    autocast32 = torch.is_autocast_enabled(dev) and 'cross_entropy' in AUTOCAST_FLOAT32.get(dev, ())
+    if autocast32: logits = logits.float()                      # under torch.autocast pml's cross-entropy runs, and returns, float32
     out = reduce_loss(-torch.log_softmax(logits, 1).gather(1, y[:, None]).squeeze(1), c.reduction)
-    return out if c.out_dtype is None else out.to(c.out_dtype)
+    return out if c.out_dtype is None or autocast32 else out.to(c.out_dtype)
 
 def arcface_loss_torch(embeddings:torch.Tensor, labels:torch.Tensor, weight:torch.Tensor, margin:float=28.6,
                        scale:float=64, reduction:str='mean') -> torch.Tensor:
@@ -205,6 +208,8 @@ def _pml_call(cls_name, embeddings, labels, weight, margin, scale, reduction):
     red = {'mean': reducers.MeanReducer, 'sum': reducers.SumReducer, 'none': reducers.DoNothingReducer}[reduction]()
     crit = cls(num_classes=weight.shape[1], embedding_size=weight.shape[0], margin=margin, scale=scale, reducer=red,
                weight_init_func=lambda w: w)   # W is replaced below: no draw from torch's generator
+    if is_tensor(embeddings) and is_tensor(weight) and (weight.dtype, weight.device) == (embeddings.dtype, embeddings.device):
+        crit.cast_types = lambda dtype, device: None   # pml's W.data = W.data.to(…) is then a no-op, one that torch.func refuses
     out = torch.func.functional_call(crit, {'W': weight}, (embeddings, labels))
     return out['loss']['losses'] if reduction == 'none' else out
 
