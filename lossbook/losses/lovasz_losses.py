@@ -331,7 +331,9 @@ def _lovasz_hinge_spec():
     from lossbook.specs import Spec
     def sample(rng, shape, scale=1.0, choices=None):
         ch = choices or {}
-        x = scale * rng.standard_normal(shape)                        # continuous: no ties among the errors
+        # continuous logits, at a scale whose errors 1 − x·s stay distinct in float32 too (ties: the sort picks the
+        # subgradient, pitfall 5)
+        x = max(scale, 0.5) * rng.standard_normal(shape)
         y = (rng.random(shape) < 0.4).astype(np.int64 if ch.get('target') == 'int' else np.float64)
         if ch.get('ignore_index') is not None: y = np.where(rng.random(shape) < 0.2, ch['ignore_index'], y).astype(y.dtype)
         return (np.asarray(x), np.asarray(y)), {}
@@ -352,7 +354,8 @@ def _lovasz_softmax_spec():
     from lossbook.specs import Spec
     def sample(rng, shape, scale=1.0, choices=None):
         ch = choices or {}
-        x = 3 * scale * rng.standard_normal(shape)
+        # logits between saturation (errors of exactly 0 or 1) and uniformity (errors within float32's spacing): no ties
+        x = 2 * min(max(scale, 0.5), 1.0) * rng.standard_normal(shape)
         if ch.get('from_logits') is False: x = _softmax_np(x, 1)      # probabilities
         C, tshape = shape[1], shape[:1] + shape[2:]
         y = rng.integers(0, C - 1 if ch.get('absent') and C > 2 else C, tshape)   # 'absent': the last class never occurs
