@@ -305,7 +305,7 @@ _SmpLovaszLoss.__module__, _SmpLovaszLoss.__name__, _SmpLovaszLoss.__qualname__ 
 LOVASZ_MODES = ('binary', 'multiclass', 'multilabel')
 
 class LovaszLoss(Criterion):
-    "The Lovász loss as a criterion with smp's constructor: `LovaszLoss(mode, per_image, ignore_index, from_logits)(y_pred, y_true)`."
+    "smp's `LovaszLoss(mode, per_image, ignore_index, from_logits)(y_pred, y_true)`: mode 'binary' / 'multilabel' runs `lovasz_hinge`, 'multiclass' `lovasz_softmax`."
     functional = 'lovasz_softmax'
     def __init__(self, mode:str, per_image:bool=False, ignore_index:int|None=None, from_logits:bool=True):
         if mode not in LOVASZ_MODES:
