@@ -10,8 +10,8 @@ __all__ = ['REGISTRY', 'LossInfo', 'losses', 'L1Loss', 'MSELoss', 'SmoothL1Loss'
            'SoftMarginLoss', 'MultiLabelSoftMarginLoss', 'MultiMarginLoss', 'MultiLabelMarginLoss',
            'CosineEmbeddingLoss', 'TripletMarginLoss', 'TripletMarginWithDistanceLoss', 'CTCLoss', 'FocalLoss',
            'SigmoidFocalLoss', 'CompleteBoxIoULoss', 'DistanceBoxIoULoss', 'GeneralizedBoxIoULoss', 'DiceLoss',
-           'TverskyLoss', 'GeneralizedDiceLoss', 'AsymmetricLossMultiLabel', 'NTXentLoss', 'SupConLoss', 'ArcFaceLoss',
-           'CosFaceLoss']
+           'TverskyLoss', 'GeneralizedDiceLoss', 'LovaszLoss', 'AsymmetricLossMultiLabel', 'NTXentLoss', 'SupConLoss',
+           'ArcFaceLoss', 'CosFaceLoss']
 
 # %% ../nbs/92_package.ipynb #1dc9048a
 __doc__ = "lossbook: every PyTorch loss function, derived by hand, written in NumPy and in torch, and checked against torch.nn.functional. `lossbook.numpy`, `lossbook.torch`, the criterion classes `lossbook.<Name>Loss`, and the registry `lossbook.REGISTRY`."
@@ -45,6 +45,7 @@ from .losses.sigmoid_focal_loss import SigmoidFocalLoss
 from .losses.box_iou_losses import CompleteBoxIoULoss, DistanceBoxIoULoss, GeneralizedBoxIoULoss
 from .losses.dice_losses import DiceLoss, TverskyLoss
 from .losses.generalized_dice_loss import GeneralizedDiceLoss
+from .losses.lovasz_losses import LovaszLoss
 from .losses.asymmetric_loss import AsymmetricLossMultiLabel
 from .losses.contrastive_losses import NTXentLoss, SupConLoss
 from .losses.angular_margin_losses import ArcFaceLoss, CosFaceLoss
@@ -81,6 +82,7 @@ _all_ = [
     'CompleteBoxIoULoss', 'DistanceBoxIoULoss', 'GeneralizedBoxIoULoss',
     'DiceLoss', 'TverskyLoss',
     'GeneralizedDiceLoss',
+    'LovaszLoss',
     'AsymmetricLossMultiLabel',
     'NTXentLoss', 'SupConLoss',
     'ArcFaceLoss', 'CosFaceLoss',

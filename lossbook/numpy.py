@@ -19,9 +19,10 @@ __all__ = ['l1_loss', 'l1_loss_grad', 'mse_loss', 'mse_loss_grad', 'smooth_l1_lo
            'sigmoid_focal_loss', 'sigmoid_focal_loss_grad', 'complete_box_iou_loss', 'complete_box_iou_loss_grad',
            'distance_box_iou_loss', 'distance_box_iou_loss_grad', 'generalized_box_iou_loss',
            'generalized_box_iou_loss_grad', 'dice_loss', 'dice_loss_grad', 'tversky_loss', 'tversky_loss_grad',
-           'generalized_dice_loss', 'generalized_dice_loss_grad', 'asymmetric_loss', 'asymmetric_loss_grad', 'info_nce',
-           'info_nce_grad', 'supervised_contrastive_loss', 'supervised_contrastive_loss_grad', 'arcface_loss',
-           'arcface_loss_grad', 'cosface_loss', 'cosface_loss_grad']
+           'generalized_dice_loss', 'generalized_dice_loss_grad', 'lovasz_hinge', 'lovasz_hinge_grad', 'lovasz_softmax',
+           'lovasz_softmax_grad', 'asymmetric_loss', 'asymmetric_loss_grad', 'info_nce', 'info_nce_grad',
+           'supervised_contrastive_loss', 'supervised_contrastive_loss_grad', 'arcface_loss', 'arcface_loss_grad',
+           'cosface_loss', 'cosface_loss_grad']
 
 # %% ../nbs/90_numpy.ipynb #905a3b1c
 from .losses.l1_loss import l1_loss, l1_loss_grad
@@ -52,6 +53,7 @@ from .losses.sigmoid_focal_loss import sigmoid_focal_loss, sigmoid_focal_loss_gr
 from .losses.box_iou_losses import complete_box_iou_loss, complete_box_iou_loss_grad, distance_box_iou_loss, distance_box_iou_loss_grad, generalized_box_iou_loss, generalized_box_iou_loss_grad
 from .losses.dice_losses import dice_loss, dice_loss_grad, tversky_loss, tversky_loss_grad
 from .losses.generalized_dice_loss import generalized_dice_loss, generalized_dice_loss_grad
+from .losses.lovasz_losses import lovasz_hinge, lovasz_hinge_grad, lovasz_softmax, lovasz_softmax_grad
 from .losses.asymmetric_loss import asymmetric_loss, asymmetric_loss_grad
 from .losses.contrastive_losses import info_nce, info_nce_grad, supervised_contrastive_loss, supervised_contrastive_loss_grad
 from .losses.angular_margin_losses import arcface_loss, arcface_loss_grad, cosface_loss, cosface_loss_grad
@@ -87,6 +89,7 @@ _all_ = [
     'complete_box_iou_loss', 'complete_box_iou_loss_grad', 'distance_box_iou_loss', 'distance_box_iou_loss_grad', 'generalized_box_iou_loss', 'generalized_box_iou_loss_grad',
     'dice_loss', 'dice_loss_grad', 'tversky_loss', 'tversky_loss_grad',
     'generalized_dice_loss', 'generalized_dice_loss_grad',
+    'lovasz_hinge', 'lovasz_hinge_grad', 'lovasz_softmax', 'lovasz_softmax_grad',
     'asymmetric_loss', 'asymmetric_loss_grad',
     'info_nce', 'info_nce_grad', 'supervised_contrastive_loss', 'supervised_contrastive_loss_grad',
     'arcface_loss', 'arcface_loss_grad', 'cosface_loss', 'cosface_loss_grad',

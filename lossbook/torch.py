@@ -10,8 +10,8 @@ __all__ = ['l1_loss', 'mse_loss', 'smooth_l1_loss', 'huber_loss', 'nll_loss', 'c
            'multilabel_soft_margin_loss', 'multi_margin_loss', 'multilabel_margin_loss', 'cosine_embedding_loss',
            'triplet_margin_loss', 'triplet_margin_with_distance_loss', 'ctc_loss', 'focal_loss', 'sigmoid_focal_loss',
            'complete_box_iou_loss', 'distance_box_iou_loss', 'generalized_box_iou_loss', 'dice_loss', 'tversky_loss',
-           'generalized_dice_loss', 'asymmetric_loss', 'info_nce', 'supervised_contrastive_loss', 'arcface_loss',
-           'cosface_loss']
+           'generalized_dice_loss', 'lovasz_hinge', 'lovasz_softmax', 'asymmetric_loss', 'info_nce',
+           'supervised_contrastive_loss', 'arcface_loss', 'cosface_loss']
 
 # %% ../nbs/91_torch.ipynb #a225b994
 from .losses.l1_loss import l1_loss_torch as l1_loss
@@ -42,6 +42,7 @@ from .losses.sigmoid_focal_loss import sigmoid_focal_loss_torch as sigmoid_focal
 from .losses.box_iou_losses import complete_box_iou_loss_torch as complete_box_iou_loss, distance_box_iou_loss_torch as distance_box_iou_loss, generalized_box_iou_loss_torch as generalized_box_iou_loss
 from .losses.dice_losses import dice_loss_torch as dice_loss, tversky_loss_torch as tversky_loss
 from .losses.generalized_dice_loss import generalized_dice_loss_torch as generalized_dice_loss
+from .losses.lovasz_losses import lovasz_hinge_torch as lovasz_hinge, lovasz_softmax_torch as lovasz_softmax
 from .losses.asymmetric_loss import asymmetric_loss_torch as asymmetric_loss
 from .losses.contrastive_losses import info_nce_torch as info_nce, supervised_contrastive_loss_torch as supervised_contrastive_loss
 from .losses.angular_margin_losses import arcface_loss_torch as arcface_loss, cosface_loss_torch as cosface_loss
@@ -77,6 +78,7 @@ _all_ = [
     'complete_box_iou_loss', 'distance_box_iou_loss', 'generalized_box_iou_loss',
     'dice_loss', 'tversky_loss',
     'generalized_dice_loss',
+    'lovasz_hinge', 'lovasz_softmax',
     'asymmetric_loss',
     'info_nce', 'supervised_contrastive_loss',
     'arcface_loss', 'cosface_loss',

@@ -55,7 +55,7 @@ def split(m, mod, infos) -> tuple:
         if info.numpy.__module__ != mod.__name__: continue
         np_ += [info.numpy.__name__, info.numpy_grad.__name__]
         tt.append(info.torch.__name__)
-        pkg.append(info.criterion.__name__)
+        if info.criterion.__name__ not in pkg: pkg.append(info.criterion.__name__)   # one criterion may serve several losses (LovaszLoss)
     ex = EXTRAS.get(m, {})
     np_ += [n for n in ex.get('numpy', []) if n not in np_]
     tt += [n for n in ex.get('torch', []) if n not in tt]
