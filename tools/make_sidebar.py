@@ -51,7 +51,7 @@ def sidebar() -> str:
     if beyond:
         out.extend([f'      - section: "{BEYOND}"', '        contents:'])
         for fam in [*BEYOND_FAMILIES, *sorted(set(beyond) - set(BEYOND_FAMILIES))]:
-            if fam in beyond: section(BEYOND_FAMILIES.get(fam, fam.capitalize()), beyond[fam], indent='          ')
+            if fam in beyond: section(BEYOND_FAMILIES.get(fam, FAMILIES.get(fam, fam.capitalize())), beyond[fam], indent='          ')
     section('The book — 指南', {n for n in notebooks if n[:1] in '578' and n[1:2].isdigit()})
     section('Under the hood — 内部', set(notebooks) - placed)
     return '\n'.join(out) + '\n'
