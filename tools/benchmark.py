@@ -100,15 +100,20 @@ def bench(info, n: int, dtype, repeat: int, compile_: bool = True) -> dict:
     targs = tensors()
     nograd = [t.detach() if torch.is_tensor(t) else t for t in targs]
 
+    probe = info.torch_functional(*tensors(), **kw)
+    forward_only = not (torch.is_tensor(probe) and probe.requires_grad)   # a reference without autograd (scikit-learn's)
+
     def fwd_bwd(f):
         def run():
             for i in grad_i: targs[i].grad = None
             out = f(*targs, **kw)
-            (out if out.dim() == 0 else out.sum()).backward()   # torchvision's losses default to reduction='none'
+            if not forward_only:   # else every column times the forward alone, so the ratios compare like with like
+                (out if out.dim() == 0 else out.sum()).backward()   # torchvision's losses default to reduction='none'
         return run
 
     fns = {'native': fwd_bwd(info.torch_functional), 'eager': fwd_bwd(info.torch)}
     res = {'loss': info.name, 'n': n, 'shape': list(np.shape(args[0])), 'dtype': str(np.dtype(dtype))}
+    if forward_only: res['forward_only'] = f'{info.reference_package} has no gradient: forward only'
     if info.name in NOT_COMPILED: compile_, res['compiled_note'] = False, NOT_COMPILED[info.name]
     if compile_:
         torch._dynamo.reset()
@@ -147,7 +152,7 @@ def table(rows: list) -> str:
     out = ['| loss | shape | native fwd+bwd | eager | compiled | NumPy fwd | NumPy fwd+grad | NumPy peak mem | graph holds (lossbook / native) |',
            '|---|---|---|---|---|---|---|---|---|']
     for r in rows:
-        out.append(f"| `{r['loss']}` | {' × '.join(map(str, r.get('shape', [r['n']])))} | {r['native_ms']:.2f} ms | {mark(r, 'eager')} | {mark(r, 'compiled')} | "
+        out.append(f"| `{r['loss']}`{' (forward only)' if r.get('forward_only') else ''} | {' × '.join(map(str, r.get('shape', [r['n']])))} | {r['native_ms']:.2f} ms | {mark(r, 'eager')} | {mark(r, 'compiled')} | "
                    f"{mark(r, 'np_fwd')} | {r['np_fwd_grad']:.2f}× | {mark(r, 'np_mem')} | {r['held']:.2f}× / {r['held_native']:.2f}× |")
     return '\n'.join(out)
 

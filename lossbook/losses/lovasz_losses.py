@@ -311,6 +311,7 @@ class LovaszLoss(Criterion):
         if mode not in LOVASZ_MODES:
             raise ModeError(f"LovaszLoss: mode={mode!r} must be one of {LOVASZ_MODES} (smp: 'assert mode in {{...}}')")
         super().__init__(mode=mode, per_image=per_image, ignore_index=ignore_index, from_logits=from_logits)
+        self.functional = 'lovasz_softmax' if mode == 'multiclass' else 'lovasz_hinge'   # the loss this instance computes
 
     @torch.jit.ignore
     def forward(self, y_pred, y_true):
