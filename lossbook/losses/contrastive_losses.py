@@ -297,7 +297,7 @@ def _contrastive_spec(name, tau):
                 ("unknown reduction", (e, y), {'reduction': 'avg'})]
     return Spec(name, sample, grid={'reduction': CONTRASTIVE_REDUCTIONS, 'temperature': (tau, 0.5)},
                 variants={'labels': ('classes', 'views', 'distinct')}, ndims=(2, 2), invalid=invalid,
-                bench_shape=lambda n: (max(min(n // 128, 1024), 2), 128))   # (N, 128): N embeddings of 128 numbers
+                bench_shape=lambda n: (max(min(n // 128, 256), 2), 128))   # (N, 128); pml's NT-Xent holds a (positive pairs × negative pairs) matrix: N = 1024 needs ~8 GB, 256 ~0.1 GB
 
 def _info_nce_spec(): return _contrastive_spec('info_nce', 0.07)
 def _supcon_spec(): return _contrastive_spec('supervised_contrastive_loss', 0.1)
