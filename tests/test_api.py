@@ -147,18 +147,11 @@ MODULES = {'28_adaptive_log_softmax.ipynb': 'AdaptiveLogSoftmaxWithLoss'}
 @pytest.mark.parametrize('info', INFOS, ids=IDS)
 def test_every_loss_has_a_spec_and_roles(info):
     sp = spec(info.name)
-<<<<<<< HEAD
-    assert sp.grid
-    if info.reductions:   # a loss without a reduction option (the Lovász losses: always one scalar) has none in its grid
+    if info.reductions:   # (a loss with no option at all, timm's soft-target CE, has an empty grid)
         assert 'reduction' in sp.grid and set(sp.grid['reduction']) <= set(info.reductions)
-    else:
-        assert 'reduction' not in sp.grid and 'reduction' not in inspect.signature(info.numpy).parameters
-=======
-    if 'reduction' in inspect.signature(info.torch).parameters:
-        assert 'reduction' in sp.grid and set(sp.grid['reduction']) <= set(info.reductions)
-    else:   # a loss without a reduction argument (timm's SoftTargetCrossEntropy returns its mean) registers no reductions
-        assert not info.reductions and 'reduction' not in sp.grid, info.name
->>>>>>> timmce
+    else:   # no reduction argument (the Lovász losses, timm's soft-target and JSD losses: one scalar, their own mean)
+        assert 'reduction' not in sp.grid and 'reduction' not in inspect.signature(info.numpy).parameters, info.name
+        assert 'reduction' not in inspect.signature(info.torch).parameters, info.name
     assert sp.invalid(), info.name
     params = inspect.signature(info.reference_fn).parameters
     assert set(info.args) <= set(params), set(info.args) - set(params)
@@ -275,7 +268,8 @@ def test_help_tells_the_package_not_nn_module():
     help() shows its torch-form docstring; an instance still lists everything nn.Module has (tab completion)."""
     import pydoc
     text = pydoc.render_doc(lossbook, renderer=pydoc.plaintext)
-    assert len(text.splitlines()) < 3000, len(text.splitlines())
+    n_criteria = len({i.criterion for i in lossbook.core.losses()})   # each criterion's own docstring (~85 lines), no more
+    assert len(text.splitlines()) < 100 * n_criteria + 600, (len(text.splitlines()), n_criteria)
     assert 'register_forward_pre_hook' not in text
     for info in lossbook.core.losses():
         doc = pydoc.render_doc(info.criterion, renderer=pydoc.plaintext)

@@ -19,11 +19,7 @@ def test_registry_is_full():
     assert NAMES, 'no loss registered'
     for i in losses():
         sp = spec(i.name)
-<<<<<<< HEAD
-        assert sp.grid and ('reduction' in sp.grid or not i.reductions), i.name   # no reductions: always a scalar (Lovász)
-=======
-        assert ('reduction' in sp.grid) == bool(i.reductions), i.name   # every loss with a reduction option sweeps it
->>>>>>> timmce
+        assert ('reduction' in sp.grid) == bool(i.reductions), i.name   # a loss with a reduction option sweeps it
         assert callable(sp.sample) and callable(sp.invalid) and sp.invalid(), i.name
         assert i.notebook and i.zh and i.family, i.name
 
@@ -137,14 +133,7 @@ def test_grad_output_shape_is_checked(name):
     "A grad_output that does not have the output's shape is refused, naming both shapes."
     info = REGISTRY[name]
     args, kw = spec(name).sample(np.random.default_rng(0), (3, 2), 1.0, {})
-<<<<<<< HEAD
-    if not info.reductions:   # always a scalar (the Lovász losses): grad_output must be 0-d
-        with pytest.raises(ValueError, match=r"grad_output must have the output's shape \(\), got \(3, 2\)"):
-            info.numpy_grad(*args, **kw, grad_output=np.ones((3, 2)))
-        return
-=======
-    red = {'reduction': 'mean'} if info.reductions else {}   # a loss without a reduction argument returns its 0-d mean
->>>>>>> timmce
+    red = {'reduction': 'mean'} if info.reductions else {}   # a loss without a reduction argument returns one 0-d value
     with pytest.raises(ValueError, match=r"grad_output must have the output's shape \(\), got \(3, 2\)"):
         info.numpy_grad(*args, **{**kw, **red}, grad_output=np.ones((3, 2)))   # torchvision's default is 'none'
     if 'none' not in info.reductions: return

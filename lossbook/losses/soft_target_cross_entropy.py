@@ -251,6 +251,7 @@ def _jsd_spec():
     def sample(rng, shape, scale=1.0, choices=None):
         S = int((choices or {}).get('num_splits', 3))
         N, C = shape
+        scale = min(scale, 10.0)   # logits ~100 apart underflow a float32 softmax: timm's gradient is then nan (pitfall 4), lossbook's finite
         clean = 2 * scale * rng.standard_normal((N, C))
         views = [clean] + [clean + scale * rng.standard_normal((N, C)) for _ in range(S - 1)]
         y = rng.integers(0, C, N) if C else np.zeros(N, np.int64)
