@@ -11,7 +11,7 @@ import builtins
 import json
 import sys
 
-ON_PURPOSE = ('top', 'NumPy', 'torch, from scratch', 'The criterion')
+ON_PURPOSE = ('top', 'NumPy', 'torch, from scratch', 'The criterion', 'The criteria')   # (a page with several losses: 'The criteria')
 
 
 def _names(src):
