@@ -16,6 +16,7 @@ __all__ = ['ANGULAR_REDUCTIONS', 'NORM_EPS', 'LabelDTypeError', 'EmbeddingDTypeE
            'cosface_loss_torch', 'arcface_loss_pml', 'cosface_loss_pml', 'ArcFaceLoss', 'CosFaceLoss']
 
 # %% ../../nbs/67_angular_margin_losses.ipynb #ang10
+#| classes: fold-closed
 ANGULAR_REDUCTIONS = ('mean', 'sum', 'none')
 NORM_EPS = 1e-12   # F.normalize's eps, which pml's CosineSimilarity normalises with
 
@@ -111,6 +112,7 @@ def cosface_loss(embeddings:np.ndarray, # (N, D) embeddings x
     return _np_loss('cosface', 'cosface_loss', embeddings, labels, weight, margin, scale, reduction)
 
 # %% ../../nbs/67_angular_margin_losses.ipynb #ang15
+#| classes: fold-closed
 def _np_normalize_grad(g_hat, a, axis):
     "VJP of a / max(‖a‖, ε): (ĝ − â(â·ĝ)) / ‖a‖ where ‖a‖ ≥ ε, ĝ / ε below (the clamp is flat there)."
     n = np.sqrt((a * a).sum(axis=axis, keepdims=True))
@@ -161,6 +163,7 @@ def cosface_loss_grad(embeddings:np.ndarray, # (N, D) embeddings x
     return _np_grad('cosface', 'cosface_loss_grad', embeddings, labels, weight, margin, scale, reduction, grad_output)
 
 # %% ../../nbs/67_angular_margin_losses.ipynb #ang18
+#| classes: fold-closed
 def _t_normalize(a, dim):
     return a / torch.linalg.vector_norm(a, dim=dim, keepdim=True).clamp_min(NORM_EPS)
 
@@ -196,6 +199,7 @@ def cosface_loss_torch(embeddings:torch.Tensor, labels:torch.Tensor, weight:torc
     return _t_loss('cosface', 'cosface_loss', embeddings, labels, weight, margin, scale, reduction)
 
 # %% ../../nbs/67_angular_margin_losses.ipynb #ang20
+#| classes: fold-closed
 _PML = {k: ExternalReference('pytorch-metric-learning==2.9.0', k, module='pytorch_metric_learning.losses')
         for k in ('ArcFaceLoss', 'CosFaceLoss')}
 
@@ -225,6 +229,7 @@ for _f, _n in ((arcface_loss_pml, 'ArcFaceLoss'), (cosface_loss_pml, 'CosFaceLos
     _f.__module__, _f.__name__ = 'pytorch_metric_learning.losses', _n   # cited as what it runs
 
 # %% ../../nbs/67_angular_margin_losses.ipynb #ang22
+#| classes: fold-closed
 _ANGULAR_FNS = {'arcface_loss': (arcface_loss, arcface_loss_torch), 'cosface_loss': (cosface_loss, cosface_loss_torch)}
 
 class _AngularMarginLoss(Criterion):

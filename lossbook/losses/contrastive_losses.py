@@ -184,6 +184,7 @@ def supervised_contrastive_loss_grad(embeddings:np.ndarray, # (N, D) embeddings
     return _np_normalize_vjp(dU, U, n)
 
 # %% ../../nbs/66_contrastive_losses.ipynb #con22
+#| classes: fold-closed
 def _t_normalize(e):
     "F.normalize(e, dim=1) from primitives: e / ‖e‖₂.clamp_min(1e-12)."
     return e / torch.linalg.vector_norm(e, dim=1, keepdim=True).clamp_min(NORM_EPS)
@@ -236,6 +237,7 @@ def supervised_contrastive_loss_torch(embeddings:torch.Tensor, labels:torch.Tens
     return torch.where(keep, loss, 0).sum() / keep.sum().clamp_min(1)
 
 # %% ../../nbs/66_contrastive_losses.ipynb #con24
+#| classes: fold-closed
 _PML_NTXENT = ExternalReference('pytorch-metric-learning==2.9.0', 'NTXentLoss', module='pytorch_metric_learning.losses')
 _PML_SUPCON = ExternalReference('pytorch-metric-learning==2.9.0', 'SupConLoss', module='pytorch_metric_learning.losses')
 _PML_SUM = ExternalReference('pytorch-metric-learning==2.9.0', 'SumReducer', module='pytorch_metric_learning.reducers')

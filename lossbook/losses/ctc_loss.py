@@ -458,6 +458,7 @@ def ctc_lattice(log_probs:np.ndarray, # (T, C) log-probabilities of one sample, 
     return Lattice(alpha[:, 0], beta[:, 0], float(_np_nll(alpha, a.il, a.tl)[0]), ext[0], skip[0])
 
 # %% ../../nbs/40_ctc_loss.ipynb #fa1af06f
+#| classes: fold-closed
 def _nan_grad_at(lp:torch.Tensor, where:torch.Tensor) -> torch.Tensor:
     "(N,) zeros whose gradient w.r.t. `lp` (T, N, C) is nan at `where` and 0 elsewhere: √u at u = 0 is 0, and its derivative ∞·0."
     ninf = where & torch.isneginf(lp)

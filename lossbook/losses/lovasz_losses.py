@@ -113,6 +113,7 @@ def _class_weights(c:Call, present, C):
     return present.astype(float) if c.present else np.ones(present.shape)
 
 # %% ../../nbs/64_lovasz_losses.ipynb #lov0014
+#| classes: fold-closed
 def _sorted_np(err, fg, valid):
     "Per row (last axis): the stable decreasing order of the valid errors (ignored ones last, as error 0), the sorted errors and g."
     key = np.where(valid, err, -np.inf)
@@ -162,6 +163,7 @@ def lovasz_hinge_grad(input:np.ndarray, # logits
     return np.asarray(d.reshape(np.shape(input)), c.dtype)
 
 # %% ../../nbs/64_lovasz_losses.ipynb #lov0020
+#| classes: fold-closed
 def _softmax_np(x, axis):
     z = x - x.max(axis=axis, keepdims=True)
     e = np.exp(z)
@@ -214,6 +216,7 @@ def lovasz_softmax_grad(input:np.ndarray, # logits (N, C, *); probabilities with
     return np.asarray(v, c.dtype)
 
 # %% ../../nbs/64_lovasz_losses.ipynb #lov0023
+#| classes: fold-closed
 def _lovasz_grad_torch(gt_sorted):
     gts = gt_sorted.sum(-1, keepdim=True)
     jac = 1 - (gts - gt_sorted.cumsum(-1)) / (gts + (1 - gt_sorted).cumsum(-1))
@@ -257,6 +260,7 @@ def lovasz_softmax_torch(input:torch.Tensor, target:torch.Tensor, per_image:bool
     return _mean_rows((wc * (e_s * g).sum(-1)).sum(-1), R)
 
 # %% ../../nbs/64_lovasz_losses.ipynb #lov0025
+#| classes: fold-closed
 _SMP_LOVASZ = ExternalReference('segmentation-models-pytorch==0.6.0', 'LovaszLoss', module='segmentation_models_pytorch.losses',
                                 files=['segmentation_models_pytorch/losses/constants.py', 'segmentation_models_pytorch/losses/lovasz.py'])
 

@@ -18,6 +18,7 @@ __all__ = ['JSD_CLAMP', 'soft_target_cross_entropy', 'soft_target_cross_entropy_
            'JsdCrossEntropy']
 
 # %% ../../nbs/68_soft_target_cross_entropy.ipynb #stce011
+#| classes: fold-closed
 def _log_softmax_np(x:np.ndarray) -> np.ndarray:
     "log softmax over the last axis, shifted by the row maximum (no overflow); a 0-d array is its own row: 0."
     if x.ndim == 0: return x - x
@@ -91,6 +92,7 @@ def soft_target_cross_entropy_timm(input, target):
 soft_target_cross_entropy_timm.__module__, soft_target_cross_entropy_timm.__name__ = 'timm.loss', 'SoftTargetCrossEntropy'
 
 # %% ../../nbs/68_soft_target_cross_entropy.ipynb #stce024
+#| classes: fold-closed
 class SplitError(ShapeError, AssertionError):
     "A batch that num_splits does not divide: timm asserts (`AssertionError`); lossbook says why, and is a `ShapeError` too."
 
@@ -138,6 +140,7 @@ def _jsd_args(fn, xp, output, target, num_splits, alpha, smoothing) -> Call:
                 options={'S': S, 'n': n, 'alpha': a, 'smoothing': sm})
 
 # %% ../../nbs/68_soft_target_cross_entropy.ipynb #stce025
+#| classes: fold-closed
 JSD_CLAMP = (1e-7, 1.0)   # timm (and AugMix's reference code) clamp the mixture M to this before its log
 
 def jsd_cross_entropy(output:np.ndarray, # logits of the stacked views, (num_splits·N, C): the clean rows first, then each augmented view
