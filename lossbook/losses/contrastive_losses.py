@@ -78,7 +78,7 @@ def info_nce(embeddings:np.ndarray, # (N, D) embeddings; L2-normalised inside (p
              temperature:float=0.07, # τ: the logits are cos(e_i, e_j) / τ
              reduction:str='mean', # 'mean' over positive pairs (pml's MeanReducer) | 'sum' | 'none' (one loss per positive pair)
             ) -> np.ndarray:
-    "NT-Xent / InfoNCE as pml's `NTXentLoss`: −log(e^{z_ij} / (e^{z_ij} + Σ_{k∈N(i)} e^{z_ik})) per positive pair, z = cos/τ."
+    "NT-Xent / InfoNCE as pml's `NTXentLoss`: −log(exp z_ij / (exp z_ij + Σ over the negatives k of exp z_ik)) per positive pair, z = cos/τ."
     c = _contrastive_args('info_nce', NP, embeddings, labels, temperature, reduction)
     e, y, dt = c.embeddings.astype(c.dtype), c.labels, c.dtype
     N = e.shape[0]
@@ -134,7 +134,7 @@ def supervised_contrastive_loss(embeddings:np.ndarray, # (N, D) embeddings; L2-n
                                 temperature:float=0.1, # τ: the logits are cos(e_i, e_j) / τ
                                 reduction:str='mean', # 'mean' over the anchors with a loss > 0 (pml's AvgNonZeroReducer) | 'sum' | 'none' (per anchor)
                                ) -> np.ndarray:
-    "SupCon as pml's `SupConLoss`: per anchor, −mean over its positives of log softmax_{k ≠ i}(z_ik) at the positive; z = cos/τ."
+    "SupCon as pml's `SupConLoss`: per anchor, −mean over its positives of the log-softmax of z_i· over k ≠ i, at the positive; z = cos/τ."
     c = _contrastive_args('supervised_contrastive_loss', NP, embeddings, labels, temperature, reduction)
     e, y, dt = c.embeddings.astype(c.dtype), c.labels, c.dtype
     N = e.shape[0]
