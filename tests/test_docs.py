@@ -285,6 +285,10 @@ window.addEventListener('load', () => setTimeout(() => {
     if (el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right > main.right + 1)
       out.overflow.push((el.className || el.tagName) + ': ' + el.textContent.slice(0, 80));
   }
+  for (const el of document.querySelectorAll('main p > code, main li > code')) {   // inline code sticking out of its paragraph
+    if (el.getBoundingClientRect().right > el.parentElement.getBoundingClientRect().right + 16)   // (its padding and a hanging space at a wrap: ~10 px)
+      out.overflow.push('CODE: ' + el.textContent.slice(0, 80));
+  }
   for (const el of document.querySelectorAll('.katex-error')) out.katexErrors.push(el.textContent.slice(0, 80));
   const pre = document.createElement('pre'); pre.id = 'lossbook-probe'; pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
@@ -332,6 +336,9 @@ def test_the_browser_checks_can_fail(site, katex):
     got = _probe(site, 'l1_loss.html', katex, inject=f'<main><p><span class="math display">{wide}</span>'
                                                       '<span class="math inline">\\frac{1}{\\beta</span></p></main>')
     assert got['overflow'] and got['katexErrors'], got
+    long_code = '<code style="white-space: pre">' + 'lovasz_softmax(input, target, per_image=False) ' * 6 + '</code>'
+    got = _probe(site, 'l1_loss.html', katex, inject=f'<main><ul><li>{long_code}</li></ul></main>')   # inline code, unbroken
+    assert any(o.startswith('CODE') for o in got['overflow']), got
 
 
 @needs_browser
