@@ -24,6 +24,18 @@ _SEG_REDUCTIONS = ('mean', 'sum', 'none')
 def _is_float(xp, dt):
     return dt.is_floating_point if xp is TORCH else np.issubdtype(dt, np.floating)
 
+def _monai_one_hot(fn, xp, y, C:int, dtype):
+    "MONAI's `one_hot` of a `to_onehot_y` target: (B, 1, spatial…) class indices → (B, C, spatial…) in `dtype`, checked as MONAI does."
+    if len(y.shape) < 2 or y.shape[1] != 1:
+        raise LabelShapeError(f"{fn}(): to_onehot_y=True needs a target of class indices with one channel, (B, 1, spatial…); "
+                              f"got {tuple(y.shape)} (MONAI: 'labels should have a channel with length equal to one.')")
+    lab = xp.long(y)                      # MONAI's one_hot: labels.long() — truncates 1.7 to 1
+    if concrete(lab) and numel(lab) and (lab.min() < 0 or lab.max() >= C):
+        raise TargetError(f"{fn}(): to_onehot_y=True: target holds class indices outside [0, {C}) "
+                          f"(min {int(lab.min())}, max {int(lab.max())}) (MONAI's scatter: 'index out of bounds')")
+    classes = xp.reshape(xp.asarray(np.arange(C), like=lab), (1, C) + (1,) * (len(y.shape) - 2))
+    return xp.astype(lab == classes, dtype)
+
 def _seg_args(fn, xp, input, target, include_background, to_onehot_y, sigmoid, softmax, reduction, smooth_nr, smooth_dr,
               batch, weight=None) -> Call:
     "Validate like MONAI 1.6.1's DiceLoss / TverskyLoss; return the Call: p (after the activation) and t (one-hot), both sliced."
@@ -45,16 +57,7 @@ def _seg_args(fn, xp, input, target, include_background, to_onehot_y, sigmoid, s
     dy = ft if onehot else y.dtype
     dt = torch.promote_types(dx, dy) if xp is TORCH else np.promote_types(dx, dy)
     if not _is_float(xp, dt): dt = ft
-    if onehot:
-        if len(y.shape) < 2 or y.shape[1] != 1:
-            raise LabelShapeError(f"{fn}(): to_onehot_y=True needs a target of class indices with one channel, (B, 1, spatial…); "
-                                  f"got {tuple(y.shape)} (MONAI: 'labels should have a channel with length equal to one.')")
-        lab = xp.long(y)                      # MONAI's one_hot: labels.long() — truncates 1.7 to 1
-        if concrete(lab) and numel(lab) and (lab.min() < 0 or lab.max() >= C):
-            raise TargetError(f"{fn}(): to_onehot_y=True: target holds class indices outside [0, {C}) "
-                              f"(min {int(lab.min())}, max {int(lab.max())}) (MONAI's scatter: 'index out of bounds')")
-        classes = xp.reshape(xp.asarray(np.arange(C), like=lab), (1, C) + (1,) * (len(y.shape) - 2))
-        y = xp.astype(lab == classes, ft)
+    if onehot: y = _monai_one_hot(fn, xp, y, C, ft)
     if tuple(y.shape) != tuple(x.shape):
         raise LabelShapeError(f"{fn}(): target {tuple(y.shape)} must have input's shape {tuple(x.shape)}"
                               + (" after one-hot encoding" if onehot else " (or (B, 1, spatial…) with to_onehot_y=True)")

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from ..core import *
 from .binary_cross_entropy_with_logits import log_sigmoid
-from .dice_losses import LabelShapeError
+from .dice_losses import LabelShapeError, _monai_one_hot
 from .asymmetric_loss import _KeepFloat64
 
 # %% auto #0
@@ -55,17 +55,7 @@ def _focal_args(fn, xp, input, target, include_background, to_onehot_y, gamma, a
     ft = torch.float32 if xp is TORCH else np.dtype(np.float32)
     if to_onehot_y:
         if C == 1: warnings.warn("single channel prediction, `to_onehot_y=True` ignored.", stacklevel=3)
-        else:
-            if len(y.shape) < 2 or y.shape[1] != 1:
-                raise LabelShapeError(f"{fn}(): to_onehot_y=True needs a target of class indices with one channel, "
-                                      f"(B, 1, spatial…); got {tuple(y.shape)} "
-                                      "(MONAI: 'labels should have a channel with length equal to one.')")
-            lab = xp.long(y)                      # MONAI's one_hot: labels.long() — truncates 1.7 to 1
-            if concrete(lab) and numel(lab) and (lab.min() < 0 or lab.max() >= C):
-                raise TargetError(f"{fn}(): to_onehot_y=True: target holds class indices outside [0, {C}) "
-                                  f"(min {int(lab.min())}, max {int(lab.max())}) (MONAI's scatter: 'index out of bounds')")
-            classes = xp.reshape(xp.asarray(np.arange(C), like=lab), (1, C) + (1,) * (len(y.shape) - 2))
-            y = xp.astype(lab == classes, ft)
+        else: y = _monai_one_hot(fn, xp, y, C, ft)   # MONAI's one_hot, as the Dice losses take it (62_dice_losses)
     drop = not include_background
     if drop and C == 1:
         warnings.warn("single channel prediction, `include_background=False` ignored.", stacklevel=3)
