@@ -19,14 +19,14 @@ import torch
 # %% auto #0
 __all__ = ['NP', 'TORCH', 'AUTOCAST_FLOAT32', 'REDUCTIONS', 'ROLES', 'GRAD_ROLES', 'REGISTRY', 'ShapeError', 'OptionError',
            'DTypeError', 'TargetError', 'IndexShapeError', 'TargetDTypeError', 'is_tensor', 'numel', 'is_array',
-           'Namespace', 'namespace', 'xp_of', 'autocast_float32', 'check_arrays', 'promote_types', 'result_type',
-           'dtype_name', 'floating_dtype', 'Operand', 'promoted', 'opmath', 'broadcast_shape', 'check_shape',
-           'check_weight', 'check_option', 'scalar', 'in_transform', 'concrete', 'check_reduction', 'legacy_reduction',
-           'resolve_reduction', 'reduce_loss', 'grad_output_like', 'reduce_grad', 'sum_to', 'sgn', 'keep_graph',
-           'forward_mode', 'apply_fn', 'recompute_when_compiled', 'Call', 'class_denominator', 'Pointwise',
-           'pointwise_args', 'ClassArgs', 'check_batch', 'class_args', 'class_call', 'param_comments', 'criterion_doc',
-           'LossModule', 'Criterion', 'LossInfo', 'register', 'losses', 'ExternalReference', 'loss_table', 'loss_curve',
-           'sweep', 'plot_loss']
+           'Namespace', 'namespace', 'xp_of', 'runs_float32_under_autocast', 'autocast_float32', 'check_arrays',
+           'promote_types', 'result_type', 'dtype_name', 'floating_dtype', 'Operand', 'promoted', 'opmath',
+           'broadcast_shape', 'check_shape', 'check_weight', 'check_option', 'scalar', 'in_transform', 'concrete',
+           'check_reduction', 'legacy_reduction', 'resolve_reduction', 'reduce_loss', 'grad_output_like', 'reduce_grad',
+           'sum_to', 'sgn', 'keep_graph', 'forward_mode', 'apply_fn', 'recompute_when_compiled', 'Call',
+           'class_denominator', 'Pointwise', 'pointwise_args', 'ClassArgs', 'check_batch', 'class_args', 'class_call',
+           'param_comments', 'criterion_doc', 'LossModule', 'Criterion', 'LossInfo', 'register', 'losses',
+           'ExternalReference', 'loss_table', 'loss_curve', 'sweep', 'plot_loss']
 
 # %% ../nbs/00_core.ipynb #e73a1ee2
 class ShapeError(ValueError, RuntimeError):
@@ -126,12 +126,14 @@ AUTOCAST_FLOAT32 = {
                       'multilabel_margin_loss cosine_embedding_loss triplet_margin_loss'.split()),
 }
 
+def runs_float32_under_autocast(fn:str, device_type:str) -> bool:
+    "Is `torch.autocast` on for `device_type`, and does it run torch's `fn` there in float32? (Asked in this order: meta has no autocast.)"
+    return fn in AUTOCAST_FLOAT32.get(device_type, ()) and torch.is_autocast_enabled(device_type)
+
 def autocast_float32(fn:str, arrays:list) -> list:
     "Tensors as `torch.autocast` hands them to torch's loss `fn`: where autocast is on for their device and runs `fn` in float32, floating ones (not float64) become float32."
     t = next((a for a in arrays if is_tensor(a)), None)
-    if t is None: return arrays
-    dev = t.device.type
-    if fn not in AUTOCAST_FLOAT32.get(dev, ()) or not torch.is_autocast_enabled(dev): return arrays   # (meta has no autocast)
+    if t is None or not runs_float32_under_autocast(fn, t.device.type): return arrays
     return [a.float() if is_tensor(a) and a.is_floating_point() and a.dtype != torch.float64 else a for a in arrays]
 
 def check_arrays(fn:str, # the loss, named in the error message

@@ -182,8 +182,7 @@ def _t_loss(kind, fn, embeddings, labels, weight, margin, scale, reduction):
     else: t = cy - c.margin
     mask = (torch.arange(cos.shape[1], device=cos.device) == y[:, None]).to(cos.dtype)
     logits = (cos + mask * (t - cy)[:, None]) * c.scale
-    dev = logits.device.type
-    autocast32 = torch.is_autocast_enabled(dev) and 'cross_entropy' in AUTOCAST_FLOAT32.get(dev, ())
+    autocast32 = runs_float32_under_autocast('cross_entropy', logits.device.type)
     if autocast32: logits = logits.float()                      # under torch.autocast pml's cross-entropy runs, and returns, float32
     out = reduce_loss(-torch.log_softmax(logits, 1).gather(1, y[:, None]).squeeze(1), c.reduction)
     return out if c.out_dtype is None or autocast32 else out.to(c.out_dtype)
