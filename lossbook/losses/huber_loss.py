@@ -61,7 +61,7 @@ class HuberLoss(Criterion):
     "`torch.nn.HuberLoss`, on NumPy arrays or tensors: `HuberLoss(reduction, delta)(input, target)`."
     functional = 'huber_loss'
     def __init__(self, reduction:str='mean', delta:float=1.0):
-        if not isinstance(delta, (float, int)):   # torch.nn.HuberLoss's own check (F.huber_loss takes a NumPy scalar)
+        if not isinstance(delta, (float, int)):   # the check torch's criterion constructor makes (its functional takes a NumPy scalar)
             raise TypeError(f"HuberLoss: delta must be a float or int, got: {type(delta)}")
         super().__init__(reduction=reduction, delta=delta)
 

@@ -108,7 +108,7 @@ def _jsd_args(fn, xp, output, target, num_splits, alpha, smoothing) -> Call:
     a = scalar(fn, 'alpha', alpha)
     sm = 0.0 if smoothing is None else scalar(fn, 'smoothing', smoothing)
     if sm >= 1: raise SmoothingError(f"{fn}(): smoothing={sm!r} must be < 1 (timm's LabelSmoothingCrossEntropy: 'assert smoothing < 1.0')")
-    sm = sm if sm > 0 else 0.0           # timm: `if smoothing is not None and smoothing > 0`, else nn.CrossEntropyLoss()
+    sm = sm if sm > 0 else 0.0           # timm: `if smoothing is not None and smoothing > 0`, else its plain cross-entropy branch
     x, y = check_arrays(fn, xp, optional=(), output=output, target=target)
     if x.ndim == 0: raise IndexShapeError(f"{fn}(): output is 0-d; it must be (num_splits·N, C) (timm: 'tuple index out of range')")
     if _kind(x.dtype) != 'f': raise DTypeError(f"{fn}(): output must be floating point, got {x.dtype}")
@@ -134,7 +134,7 @@ def _jsd_args(fn, xp, output, target, num_splits, alpha, smoothing) -> Call:
                 bad = lo if lo < 0 else hi
                 raise TargetError(f"{fn}(): target {bad} is out of bounds for {C} classes "
                                   f"(timm: 'index {bad} is out of bounds for dimension 1 with size {C}')")
-    else:        # nn.CrossEntropyLoss(): indices (ignore_index = -100) or probabilities, checked as cross_entropy checks them
+    else:        # timm's plain cross-entropy branch: indices (ignore_index = -100) or probabilities, checked as cross_entropy checks them
         _ce_call(fn, xp, x[:n], y0, None, -100, 'mean', None, None, 0.0)
     return Call(fn, xp, 'mean', arrays={'output': x, 'target': y0}, shape=(), dtype=x.dtype,
                 options={'S': S, 'n': n, 'alpha': a, 'smoothing': sm})
@@ -197,7 +197,7 @@ def jsd_cross_entropy_torch(output:torch.Tensor, target:torch.Tensor, num_splits
         lp = torch.log_softmax(x[:n], dim=-1)
         nll = -lp.gather(-1, c.target.long().unsqueeze(1)).squeeze(1)
         ce = ((1 - c.smoothing) * nll + c.smoothing * -lp.mean(-1)).mean()
-    else: ce = cross_entropy_torch(x[:n], c.target)                      # nn.CrossEntropyLoss()
+    else: ce = cross_entropy_torch(x[:n], c.target)                      # timm's plain cross-entropy branch (lossbook's own)
     lsm = torch.log_softmax(x.reshape(S, n, x.shape[1]), dim=-1)
     P = lsm.exp()
     log_m = torch.clamp(P.mean(0), *JSD_CLAMP).log()
